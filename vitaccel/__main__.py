@@ -1,0 +1,5 @@
+import sys
+
+from vitaccel.cli import main
+
+sys.exit(main())
