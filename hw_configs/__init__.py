@@ -1,0 +1,1 @@
+"""Shipped hardware configurations (YAML data files; see vitaccel.hw)."""
