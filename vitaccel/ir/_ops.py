@@ -1,0 +1,73 @@
+"""The op kinds of the graph IR: what each node computes, independent of how it is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["OPS", "OpSpec"]
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """Documentation and structure of one op kind.
+
+    Attributes
+    ----------
+    name : str
+        The key used in ``Node.op``.
+    summary : str
+        One line saying what the op computes.
+    attrs : tuple of str
+        Attribute keys every node of this kind carries.
+    params : tuple of str
+        Parameter keys every node of this kind carries (optional ones are not listed).
+    """
+
+    name: str
+    summary: str
+    attrs: tuple[str, ...]
+    params: tuple[str, ...]
+
+
+OPS: dict[str, OpSpec] = {
+    spec.name: spec
+    for spec in (
+        OpSpec(
+            "patch_embed",
+            "non-overlapping conv as a matmul: (C,H,W) pixels -> (patches, D) tokens",
+            ("patch_size", "acc_t", "product_t"),
+            ("weight", "bias"),
+        ),
+        OpSpec(
+            "embed_tokens",
+            "prepend class (and distillation) tokens, then add the positional embedding",
+            ("num_prefix",),
+            ("prefix", "pos"),
+        ),
+        OpSpec(
+            "layernorm",
+            "LayerNorm over the last axis by the node's LayerNorm variant",
+            ("variant",),
+            ("gamma", "beta"),
+        ),
+        OpSpec(
+            "linear",
+            "unified linear engine: bias + x W^T, optional fused GELU and residual add",
+            ("acc_t", "product_t", "gelu", "residual"),
+            ("weight", "bias"),
+        ),
+        OpSpec(
+            "attention",
+            "multi-head attention on a fused (T, 3D) qkv tensor: QK^T, softmax, A.V",
+            ("num_heads", "head_dim", "order", "parallel_queries", "score_t", "product_t",
+             "softmax", "acc_t"),
+            (),
+        ),
+        OpSpec(
+            "head",
+            "pool the token features (class token, class+distillation, or mean) and classify",
+            ("pooling", "acc_t", "product_t"),
+            ("weight", "bias"),
+        ),
+    )
+}

@@ -1,0 +1,127 @@
+"""Multi-head attention unit: QK^T, softmax and A.V on a fused qkv tensor.
+
+The 1/sqrt(head_dim) scale is folded into the query weights by the graph builder, so the
+unit computes, per head h and query row i::
+
+    s[i, j] = score(sum_d q[i, d] * k[j, d])           # products cast to product_t if set
+    p[i, :] = softmax variant over s[i, :], keys streamed in the row's key order
+    o[i, d] = out(acc(sum_j p[i, j] * v[j, d]))        # accumulated in the same key order
+
+Key order: ``standard`` streams keys 0..N-1 for every row. ``reordered`` is Edge-MoE's
+constant-bandwidth order with P query slots: row i meets its keys in the rotated order
+i mod P, ..., N-1, 0, ..., (i mod P)-1. Order changes bits only where an operation is not
+associative (the online softmax's running max/sum, saturating or rounding accumulators).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vitaccel.fixed import FixedType, Overflow, fixed_matmul, mul_type
+from vitaccel.ir import Node
+
+__all__ = ["key_order", "simulate", "reference", "order_free"]
+
+
+def key_order(n: int, order: str, parallel_queries: int) -> np.ndarray | None:
+    """Per-row key streaming order, shape (n, n); None for the standard 0..n-1 order.
+
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    order : {"standard", "reordered"}
+        The attention unit's schedule.
+    parallel_queries : int
+        P, the number of query slots of the reordered schedule.
+    """
+    if order == "standard" or parallel_queries == 1:
+        return None
+    if order != "reordered":
+        raise ValueError(f"unknown attention order {order!r} (expected standard or reordered)")
+    starts = np.arange(n) % parallel_queries
+    return (starts[:, None] + np.arange(n)[None, :]) % n
+
+
+def order_free(acc_t: FixedType, term_t: FixedType) -> bool:
+    """True when adding terms of ``term_t`` into ``acc_t`` gives the same bits in any order.
+
+    That holds when every addition is exact apart from wrap-around (which is arithmetic
+    modulo 2^W, hence associative): no rounding (acc has at least the term's fractional bits)
+    and plain AP_WRAP overflow without saturation bits.
+    """
+    return (
+        acc_t.overflow == Overflow.WRAP
+        and acc_t.sat_bits == 0
+        and acc_t.frac_bits >= term_t.frac_bits
+    )
+
+
+def _split_heads(qkv: np.ndarray, heads: int, head_dim: int) -> tuple[np.ndarray, ...]:
+    b, t, _ = qkv.shape
+    parts = qkv.reshape(b, t, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
+    return parts[0], parts[1], parts[2]  # each (B, H, T, hd)
+
+
+def _av(p: np.ndarray, p_t: FixedType, v: np.ndarray, v_t: FixedType, node: Node,
+        order: np.ndarray | None, overflow: dict[str, int]) -> np.ndarray:
+    """A.V for one (batch, head): p (T, T), v (T, hd) -> raw (T, hd) in acc_t."""
+    acc_t, product_t = node.attrs["acc_t"], node.attrs["product_t"]
+    term_t = product_t if product_t is not None else mul_type(p_t, v_t)
+    if order is None or order_free(acc_t, term_t):
+        out, n = fixed_matmul(p, p_t, v, v_t, acc_t=acc_t, product_t=product_t,
+                              return_overflow=True)
+        overflow["attn.accum"] = overflow.get("attn.accum", 0) + int(n)
+        return out
+    out = np.empty((p.shape[0], v.shape[1]), dtype=np.int64)
+    starts = order[:, 0]
+    for s in np.unique(starts):
+        rows = np.nonzero(starts == s)[0]
+        perm = order[rows[0]]
+        res, n = fixed_matmul(p[rows][:, perm], p_t, v[perm], v_t, acc_t=acc_t,
+                              product_t=product_t, return_overflow=True)
+        overflow["attn.accum"] = overflow.get("attn.accum", 0) + int(n)
+        out[rows] = res
+    return out
+
+
+def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
+             overflow: dict[str, int]) -> np.ndarray:
+    """Bit-exact attention on a batch: inputs[0] is qkv (B, T, 3D); returns (B, T, D)."""
+    heads, hd = node.attrs["num_heads"], node.attrs["head_dim"]
+    a_t = fmts[0]
+    q, k, v = _split_heads(inputs[0], heads, hd)
+    b, _, t, _ = q.shape
+    score_t, product_t = node.attrs["score_t"], node.attrs["product_t"]
+    softmax = node.attrs["softmax"]
+    order = key_order(t, node.attrs["order"], node.attrs["parallel_queries"])
+    scores = np.empty((b, heads, t, t), dtype=np.int64)
+    for bi in range(b):
+        for h in range(heads):
+            s, n = fixed_matmul(q[bi, h], a_t, k[bi, h].T, a_t, acc_t=score_t,
+                                product_t=product_t, return_overflow=True)
+            overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
+            scores[bi, h] = s
+    probs = softmax.forward(scores, score_t, order=order, overflow=overflow)
+    p_t = softmax.out_t
+    ctx = np.empty((b, heads, t, hd), dtype=np.int64)
+    for bi in range(b):
+        for h in range(heads):
+            ctx[bi, h] = _av(probs[bi, h], p_t, v[bi, h], a_t, node, order, overflow)
+    ctx = ctx.transpose(0, 2, 1, 3).reshape(b, t, heads * hd)
+    out, n = node.fmt.cast(ctx, node.attrs["acc_t"], return_overflow=True)
+    overflow["out"] = overflow.get("out", 0) + int(n)
+    return out
+
+
+def reference(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    """Float64 attention (exact softmax) on the float qkv tensor (scale already folded in)."""
+    heads, hd = node.attrs["num_heads"], node.attrs["head_dim"]
+    q, k, v = _split_heads(inputs[0], heads, hd)
+    s = q @ k.transpose(0, 1, 3, 2)
+    s = s - s.max(axis=-1, keepdims=True)
+    e = np.exp(s)
+    p = e / e.sum(axis=-1, keepdims=True)
+    ctx = p @ v
+    b, _, t, _ = ctx.shape
+    return ctx.transpose(0, 2, 1, 3).reshape(b, t, heads * hd)

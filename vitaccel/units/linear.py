@@ -1,0 +1,93 @@
+"""Unified linear engine: bias-initialised accumulation with optional fused GELU and residual.
+
+Semantics of one output element (Edge-MoE's linear unit, generalised)::
+
+    acc = accum(bias)                                  # the bias is the initial value
+    for k in 0..in-1:  acc = accum(acc + product(x[k] * w[n, k]))
+    y = gelu(acc)            if the node fuses GELU    # in the GELU variant's output format
+    y = out(y)                                         # assignment to the output format
+    y = out(y + residual)    if the node fuses a residual add
+
+Tiling (hardware config) changes the schedule, not the order of additions into one
+accumulator, so it does not change any bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erf
+
+from vitaccel.fixed import FixedType, fixed_add, fixed_matmul
+from vitaccel.ir import Node
+
+__all__ = ["simulate", "reference", "matmul_rows"]
+
+
+def matmul_rows(
+    x: np.ndarray, x_t: FixedType, node: Node, overflow: dict[str, int], weight: str = "weight",
+    bias: str = "bias",
+) -> np.ndarray:
+    """Accumulate ``bias + x @ weight.T`` in the node's accumulator format.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Raw codes (..., in) in ``x_t``.
+    node : Node
+        Supplies ``params[weight]`` (out, in), ``params[bias]`` (out,), ``attrs["acc_t"]`` and
+        ``attrs["product_t"]`` (None: full-precision products).
+    overflow : dict
+        Counter of overflowed values by role; ``"accum"`` is incremented here.
+
+    Returns
+    -------
+    np.ndarray
+        Raw codes (..., out) in ``node.attrs["acc_t"]``.
+    """
+    w, b = node.params[weight], node.params[bias]
+    lead = x.shape[:-1]
+    acc, n = fixed_matmul(
+        x.reshape(-1, x.shape[-1]), x_t, w.raw.T, w.fmt,
+        acc_t=node.attrs["acc_t"], product_t=node.attrs["product_t"],
+        bias_raw=b.raw, bias_t=b.fmt, return_overflow=True,
+    )
+    overflow["accum"] = overflow.get("accum", 0) + int(n)
+    return acc.reshape(*lead, w.shape[0])
+
+
+def _cast(raw: np.ndarray, src: FixedType, dst: FixedType, overflow: dict[str, int],
+          role: str) -> np.ndarray:
+    out, n = dst.cast(raw, src, return_overflow=True)
+    overflow[role] = overflow.get(role, 0) + int(n)
+    return out
+
+
+def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
+             overflow: dict[str, int]) -> np.ndarray:
+    """Bit-exact linear engine on a batch: inputs[0] (B, T, in), inputs[1] residual (B, T, out)."""
+    y = matmul_rows(inputs[0], fmts[0], node, overflow)
+    y_t: FixedType = node.attrs["acc_t"]
+    gelu = node.attrs["gelu"]
+    if gelu is not None:
+        y = gelu.forward(y, y_t, overflow=overflow)
+        y_t = gelu.out_t
+    y = _cast(y, y_t, node.fmt, overflow, "out")
+    if node.attrs["residual"]:
+        s, s_t = fixed_add(y, node.fmt, inputs[1], fmts[1])
+        y = _cast(s, s_t, node.fmt, overflow, "residual")
+    return y
+
+
+def gelu_exact(x: np.ndarray) -> np.ndarray:
+    """GELU with the exact erf form, float64."""
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+def reference(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    """The float64 function the node approximates (reference weights, exact GELU)."""
+    y = inputs[0] @ node.params["weight"].ref.T + node.params["bias"].ref
+    if node.attrs["gelu"] is not None:
+        y = gelu_exact(y)
+    if node.attrs["residual"]:
+        y = y + inputs[1]
+    return y
