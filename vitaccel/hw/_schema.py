@@ -13,6 +13,7 @@ from typing import Any
 
 from vitaccel.hw._checks import Check, Choice, FieldError, Flag, Int, Real, Text, check_fields
 from vitaccel.hw._power import EnergyModel, EnergyOverrides, default_energy_model
+from vitaccel.ir import PRECISION_PRESETS as _PRESETS
 
 __all__ = [
     "AttentionConfig",
@@ -32,7 +33,8 @@ __all__ = [
 
 FAMILIES = ("zynq-ultrascale+", "virtex-ultrascale+", "versal-ai-core")
 MEMORY_TYPES = ("ddr4", "lpddr4", "hbm2")
-PRECISION_PRESETS = ("edge-moe", "w16a16", "w8a8")
+PRECISION_PRESETS = tuple(_PRESETS)
+# Variant names as registered by the units (vitaccel.units); keep in step with them.
 SOFTMAX_VARIANTS = ("online", "two_pass", "base2", "ibert", "ivit")
 GELU_VARIANTS = ("delta_table", "lut", "tanh", "ibert", "ivit")
 LAYERNORM_VARIANTS = ("rsqrt_table", "isqrt", "ivit")
