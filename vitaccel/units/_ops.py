@@ -1,0 +1,138 @@
+"""Small integer building blocks shared by the nonlinear units (assignment, normalisation).
+
+Everything works on int64 codes; the formats involved are checked to fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vitaccel.errors import UsageError
+from vitaccel.fixed import FixedType, fixed_mul
+
+__all__ = ["assign", "count", "int_codes", "leading_one", "mul_assign", "scale_pow2", "shift_floor"]
+
+# Codes of the intermediate register a normalising shifter writes: a 62-bit signed word.
+_SHIFT_WORD_BITS = 62
+
+
+def count(overflow: dict[str, int] | None, role: str, n: int) -> None:
+    """Add ``n`` overflowed values under ``role`` to the caller's overflow dict (if any)."""
+    if overflow is not None and n:
+        overflow[role] = overflow.get(role, 0) + int(n)
+
+
+def assign(
+    dst: FixedType,
+    raw: np.ndarray,
+    src: FixedType,
+    overflow: dict[str, int] | None,
+    role: str,
+) -> np.ndarray:
+    """``dst x = (src) raw``: ap_fixed assignment, counting overflowed values under ``role``."""
+    out, n = dst.cast(raw, src, return_overflow=True)
+    count(overflow, role, n)
+    return np.asarray(out, dtype=np.int64)
+
+
+def mul_assign(
+    dst: FixedType,
+    a_raw: np.ndarray,
+    a_t: FixedType,
+    b_raw: np.ndarray,
+    b_t: FixedType,
+    overflow: dict[str, int] | None,
+    role: str,
+) -> np.ndarray:
+    """``dst x = a * b``: the exact product assigned to ``dst`` (C++ ``dst x = a * b;``).
+
+    A product wider than 64 bits (e.g. a wide accumulator times a constant) is reduced
+    exactly before the assignment: it keeps ``F_dst + 1`` fractional bits plus a sticky bit
+    (OR of the bits below), which decides every rounding mode as the full product would.
+    """
+    if a_t.width + b_t.width <= 64:
+        return assign(dst, *fixed_mul(a_raw, a_t, b_raw, b_t), overflow, role)
+    int_bits = a_t.int_bits + b_t.int_bits
+    shift = a_t.frac_bits + b_t.frac_bits - (dst.frac_bits + 1)
+    red_t = FixedType(int_bits + dst.frac_bits + 2, int_bits, a_t.signed or b_t.signed)
+    if shift < 1 or red_t.width > 64:
+        raise UsageError(
+            f"{role}: the product of {a_t} and {b_t} assigned to {dst} needs more than 64 "
+            "bits; use narrower formats"
+        )
+    a, b = np.broadcast_arrays(np.asarray(a_raw, dtype=np.int64), np.asarray(b_raw, np.int64))
+    mask = (1 << shift) - 1
+    reduced = [
+        ((p >> shift) << 1) | ((p & mask) != 0)
+        for p in (int(x) * int(y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(),
+                                                   strict=True))
+    ]
+    red = np.array(reduced, dtype=np.int64).reshape(a.shape)
+    return assign(dst, red, red_t, overflow, role)
+
+
+def int_codes(raw: object, fmt: FixedType, name: str) -> np.ndarray:
+    """Validate ``raw`` as int64 codes of ``fmt`` (integer dtype, inside the code range)."""
+    a = np.asarray(raw)
+    if a.dtype.kind not in "iu":
+        raise UsageError(f"{name}: expected integer codes of {fmt}, got dtype {a.dtype}")
+    if not fmt.fits_int64 or fmt.width > 63:
+        raise UsageError(f"{name}: format {fmt} is wider than 63 bits; use a narrower format")
+    a = a.astype(np.int64, copy=False)
+    if a.size and (int(a.min()) < fmt.min_raw or int(a.max()) > fmt.max_raw):
+        raise UsageError(
+            f"{name}: codes must lie in [{fmt.min_raw}, {fmt.max_raw}] for {fmt}, "
+            f"got values in [{int(a.min())}, {int(a.max())}]"
+        )
+    return a
+
+
+def leading_one(v: np.ndarray) -> np.ndarray:
+    """Position of the leading one of positive int64 codes: ``floor(log2(v))`` (exact).
+
+    The hardware equivalent is a count-leading-zeros: ``e = W - 1 - clz(v)``.
+    """
+    v = np.asarray(v, dtype=np.int64)
+    e = np.frexp(v.astype(np.float64))[1].astype(np.int64) - 1
+    # float64 rounding can push a value just below a power of two up by one octave.
+    e = np.where((np.int64(1) << np.clip(e, 0, 62)) > v, e - 1, e)
+    e = np.where((e < 62) & ((np.int64(1) << np.clip(e + 1, 0, 62)) <= v), e + 1, e)
+    return e
+
+
+def shift_floor(v: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``floor(v * 2**k)`` per element (left shift for k >= 0, arithmetic right shift else).
+
+    Left shifts saturate at +-2**61 (a 62-bit shifter word): callers assign the result to a
+    format of at most 60 bits, so a saturated word is always an overflow of that format.
+    """
+    v = np.asarray(v, dtype=np.int64)
+    k = np.broadcast_to(np.asarray(k, dtype=np.int64), v.shape)
+    right = np.asarray(v >> np.clip(-k, 0, 63))
+    limit = np.int64(1) << (_SHIFT_WORD_BITS - 1)
+    kl = np.clip(k, 0, 62)
+    safe = np.abs(v) < (limit >> kl)
+    left = np.where(safe, v << kl, np.where(v < 0, -limit, limit))
+    left = np.where(v == 0, 0, left)
+    return np.where(k >= 0, left, right)
+
+
+def scale_pow2(
+    raw: np.ndarray,
+    raw_t: FixedType,
+    k: np.ndarray,
+    dst: FixedType,
+    overflow: dict[str, int] | None,
+    role: str,
+) -> np.ndarray:
+    """Assign ``value(raw) * 2**k`` (per-element integer k) to ``dst`` through a barrel shifter.
+
+    The shifter truncates (floor) to ``dst``'s fractional bits, whatever ``dst``'s rounding
+    mode; ``dst``'s overflow mode then applies. ``dst`` must be at most 60 bits wide.
+    C++: ``ap_int<62> w = shift(raw, k + F_dst - F_raw); dst.range() <- overflow(w)``.
+    """
+    if dst.width > _SHIFT_WORD_BITS - 2:
+        raise UsageError(f"{role}: format {dst} is wider than 60 bits; use a narrower format")
+    word = shift_floor(raw, np.asarray(k, dtype=np.int64) + (dst.frac_bits - raw_t.frac_bits))
+    word_t = FixedType(_SHIFT_WORD_BITS, _SHIFT_WORD_BITS - dst.frac_bits, True)
+    return assign(dst, word, word_t, overflow, role)

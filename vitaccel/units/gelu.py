@@ -1,0 +1,238 @@
+"""GELU as the hardware computes it, on raw integer codes (element-wise).
+
+Roles (formats supplied by the precision configuration):
+
+============== ==========================================================================
+``gelu.table`` format of the variant's ROM and of the interpolated table value
+``gelu.poly``  (tanh only) the polynomial registers x^2, x^3, x + c x^3 and the tanh argument
+``gelu.out``   output
+============== ==========================================================================
+
+The float function every variant approximates is the erf form ``x * Phi(x)``
+(:meth:`Gelu.reference`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from vitaccel.fixed import FixedType, fixed_add, fixed_mul, fixed_sub, sub_type
+from vitaccel.units._ops import assign, int_codes, mul_assign
+from vitaccel.units._variant import Variant
+from vitaccel.units.tables import Table, gelu_delta_table, gelu_float, gelu_table, tanh_table
+
+__all__ = ["GELU", "DeltaTableGelu", "Gelu", "LutGelu", "TanhGelu"]
+
+_ONE_T = FixedType(1, 1, False)  # the constant 1
+_HALF_T = FixedType(1, 0, False)  # the constant 0.5 (code 1)
+
+
+def _abs_type(x_t: FixedType) -> FixedType:
+    """Format holding |x| exactly (one more integer bit for a signed x)."""
+    return FixedType(x_t.width + 1, x_t.int_bits + 1, True) if x_t.signed else x_t
+
+
+def _select(
+    mask: np.ndarray,
+    when_true: tuple[np.ndarray, FixedType],
+    when_false: tuple[np.ndarray, FixedType],
+    out_t: FixedType,
+    overflow: dict[str, int] | None,
+    role: str,
+) -> np.ndarray:
+    """``out_t`` assignment of one of two exact values per element (only the chosen counts)."""
+    out = np.empty(mask.shape, dtype=np.int64)
+    for m, (raw, t) in ((mask, when_true), (~mask, when_false)):
+        if m.any():
+            out[m] = assign(out_t, np.broadcast_to(raw, mask.shape)[m], t, overflow, role)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Gelu(Variant):
+    """Base of the GELU variants.
+
+    Attributes
+    ----------
+    table_t, out_t : FixedType
+        Formats of roles ``gelu.table`` and ``gelu.out``.
+    step_log2 : int
+        ROM step 2**step_log2.
+    fraction_bits : int or None
+        Interpolation fraction width; None = ``F(table_t) + step_log2`` (at least 1).
+    """
+
+    KIND: ClassVar[str] = "gelu"
+
+    table_t: FixedType
+    out_t: FixedType
+    step_log2: int = -5
+    fraction_bits: int | None = None
+
+    @property
+    def interp_fraction_bits(self) -> int:
+        """The fraction width actually used by the ROM."""
+        if self.fraction_bits is not None:
+            return self.fraction_bits
+        return max(1, self.table_t.frac_bits + self.step_log2)
+
+    def forward(
+        self, x_raw: np.ndarray, x_t: FixedType, overflow: dict[str, int] | None = None
+    ) -> np.ndarray:
+        """GELU of codes ``x_raw`` (any shape) of ``x_t``; codes of ``out_t``.
+
+        ``overflow`` (optional) gets the overflow counts per role added.
+        """
+        return self._forward(int_codes(x_raw, x_t, "gelu input"), x_t, overflow)
+
+    @staticmethod
+    def reference(x: np.ndarray) -> np.ndarray:
+        """Float64 GELU, erf form ``x * Phi(x)``."""
+        return gelu_float(x)
+
+    def _forward(self, x: np.ndarray, x_t: FixedType,
+                 overflow: dict[str, int] | None) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False)
+class DeltaTableGelu(Gelu):
+    """Edge-MoE: ``gelu(x) = relu(x) - delta(|x|)``, ``delta(t) = t * Phi(-t)`` from a ROM.
+
+    ::
+
+        if |x| >= t_max:  y = out_t(relu(x))
+        else:             d = table_t(interp(delta, |x|));  y = out_t(relu(x) - d)
+
+    Defaults (step 1/32, t_max 5.5, ``gelu.table = ap_ufixed<22,0>``) give Edge-MoE's
+    177-entry ROM and its 17-bit interpolation fraction.
+    """
+
+    NAME: ClassVar[str] = "delta_table"
+    ROLE_FIELDS: ClassVar[dict[str, str]] = {"gelu.table": "table_t", "gelu.out": "out_t"}
+
+    t_max: float = 5.5
+    table: Table = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", gelu_delta_table(
+            self.table_t, step_log2=self.step_log2, t_max=self.t_max,
+            fraction_bits=self.interp_fraction_bits))
+
+    def _forward(self, x, x_t, overflow):
+        abs_t = _abs_type(x_t)
+        a = np.abs(x)
+        beyond = self.table.offset(a, abs_t) == (self.table.size - 1) << self.table.fraction_bits
+        relu = np.maximum(x, 0)
+        d = np.zeros_like(x)
+        if (~beyond).any():
+            d[~beyond] = self.table.interp(a[~beyond], abs_t, self.table_t, overflow=overflow,
+                                           role="gelu.table")
+        diff, diff_t = fixed_sub(relu, x_t, d, self.table_t)
+        return _select(beyond, (relu, x_t), (diff, diff_t), self.out_t, overflow, "gelu.out")
+
+
+@dataclass(frozen=True, eq=False)
+class LutGelu(Gelu):
+    """GELU itself from a ROM over [x_min, x_max]::
+
+        x <  x_min:  y = 0
+        x >= x_max:  y = out_t(x)
+        else:        y = out_t(interp(gelu, x))      (table value in gelu.table, signed)
+    """
+
+    NAME: ClassVar[str] = "lut"
+    ROLE_FIELDS: ClassVar[dict[str, str]] = {"gelu.table": "table_t", "gelu.out": "out_t"}
+
+    x_min: float = -6.0
+    x_max: float = 6.0
+    table: Table = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", gelu_table(
+            self.table_t, x_min=self.x_min, x_max=self.x_max, step_log2=self.step_log2,
+            fraction_bits=self.interp_fraction_bits))
+
+    def _forward(self, x, x_t, overflow):
+        tab = self.table
+        pos = tab.position(x, x_t)
+        above = pos >= (tab.size - 1) << tab.fraction_bits
+        inside = (pos >= 0) & ~above
+        v = np.zeros_like(x)
+        if inside.any():
+            v[inside] = tab.interp(x[inside], x_t, self.table_t, overflow=overflow,
+                                   role="gelu.table")
+        out = _select(above, (x, x_t), (v, self.table_t), self.out_t, overflow, "gelu.out")
+        return np.where(pos < 0, 0, out)
+
+
+@dataclass(frozen=True, eq=False)
+class TanhGelu(Gelu):
+    """Tanh form ``0.5 x (1 + tanh(C1 (x + C2 x^3)))``, C1 = sqrt(2/pi), C2 = 0.044715.
+
+    Exact sequence (``poly`` = role ``gelu.poly``; C1, C2 rounded to nearest in
+    ``ap_ufixed<1 + const_frac_bits, 1>``; ``xc = clamp(x, -poly_clip, poly_clip)`` on x's grid,
+    so the cube cannot overflow for large inputs)::
+
+        x2 = poly(xc * xc);  x3 = poly(x2 * xc);  v = poly(xc + C2 * x3);  u = poly(C1 * v)
+        th = table_t(interp(tanh, |u|)), negated for u < 0   (|u| >= tanh_t_max: last entry)
+        y  = out_t(x * (1 + th) * 0.5)                       (exact product, one assignment)
+    """
+
+    NAME: ClassVar[str] = "tanh"
+    ROLE_FIELDS: ClassVar[dict[str, str]] = {
+        "gelu.poly": "poly_t", "gelu.table": "table_t", "gelu.out": "out_t"}
+
+    poly_t: FixedType = field(kw_only=True)
+    tanh_t_max: float = 8.0
+    poly_clip: float = 8.0
+    const_frac_bits: int = 16
+    table: Table = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", tanh_table(
+            self.table_t, t_max=self.tanh_t_max, step_log2=self.step_log2,
+            fraction_bits=self.interp_fraction_bits))
+
+    @property
+    def const_t(self) -> FixedType:
+        """Format of the constants C1 and C2."""
+        return FixedType(1 + self.const_frac_bits, 1, False)
+
+    @property
+    def c1_raw(self) -> int:
+        """Code of sqrt(2/pi) in ``const_t``."""
+        return int(math.floor(math.sqrt(2.0 / math.pi) * 2**self.const_frac_bits + 0.5))
+
+    @property
+    def c2_raw(self) -> int:
+        """Code of 0.044715 in ``const_t``."""
+        return int(math.floor(0.044715 * 2**self.const_frac_bits + 0.5))
+
+    def _poly(self, a, a_t, b, b_t, overflow):
+        return mul_assign(self.poly_t, a, a_t, b, b_t, overflow, "gelu.poly")
+
+    def _forward(self, x, x_t, overflow):
+        p_t, c_t = self.poly_t, self.const_t
+        clip = int(math.floor(math.ldexp(self.poly_clip, x_t.frac_bits)))
+        xc = np.clip(x, max(-clip, x_t.min_raw), min(clip, x_t.max_raw))
+        x2 = self._poly(xc, x_t, xc, x_t, overflow)
+        x3 = self._poly(x2, p_t, xc, x_t, overflow)
+        c2x3, c2x3_t = fixed_mul(np.int64(self.c2_raw), c_t, x3, p_t)
+        v = assign(p_t, *fixed_add(xc, x_t, c2x3, c2x3_t), overflow, "gelu.poly")
+        u = self._poly(np.int64(self.c1_raw), c_t, v, p_t, overflow)
+        mag = self.table.interp(np.abs(u), _abs_type(p_t), self.table_t, overflow=overflow,
+                                role="gelu.table")
+        th_t = sub_type(self.table_t, self.table_t)
+        th = np.where(u < 0, -mag, mag)
+        onep, onep_t = fixed_add(np.int64(1), _ONE_T, th, th_t)
+        prod, prod_t = fixed_mul(x, x_t, onep, onep_t)
+        half, half_t = fixed_mul(prod, prod_t, np.int64(1), _HALF_T)
+        return assign(self.out_t, half, half_t, overflow, "gelu.out")
+
+
+GELU: dict[str, type[Gelu]] = {cls.NAME: cls for cls in (DeltaTableGelu, LutGelu, TanhGelu)}
