@@ -31,7 +31,7 @@ def test_boards_describe_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert "XCZU9EG-2FFVB1156E" in out
     assert "16x16 MACs/cycle" in out
     assert "reordered, P=4, 8 head-dim lanes" in out
-    assert "4 x 128-bit ports = 19.2 GB/s" in out
+    assert "4 x 128-bit ports = 19.2 GB/s; board 17.06 GB/s (ddr4); usable 17.06 GB/s" in out
 
 
 def test_boards_json(capsys: pytest.CaptureFixture[str]) -> None:

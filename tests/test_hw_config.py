@@ -21,14 +21,25 @@ from vitaccel.hw import (
 
 # (part, DSP, BRAM36, URAM, LUT, FF, GB/s) from the vendor data sheets cited in boards.yaml.
 VENDOR_FACTS = {
-    "zcu102": ("XCZU9EG-2FFVB1156E", 2520, 912, 0, 274_080, 548_160, 19.2),
-    "zcu104": ("XCZU7EV-2FFVC1156E", 1728, 312, 96, 230_400, 460_800, 19.2),
+    "zcu102": ("XCZU9EG-2FFVB1156E", 2520, 912, 0, 274_080, 548_160, 17.06),
+    "zcu104": ("XCZU7EV-2FFVC1156E", 1728, 312, 96, 230_400, 460_800, 17.06),
     "kv260": ("XCK26-SFVC784-2LV-C", 1248, 144, 64, 117_120, 234_240, 19.2),
-    "ultra96v2": ("XCZU3EG-1SBVA484E", 360, 216, 0, 70_560, 141_120, 8.5),
+    "ultra96v2": ("XCZU3EG-1SBVA484E", 360, 216, 0, 70_560, 141_120, 8.53),
     "u50": ("XCU50-FSVH2104-2-E", 5952, 1344, 640, 871_680, 1_743_360, 316.0),
     "u250": ("XCU250-FIGD2104-2L-E", 12_288, 2688, 1280, 1_728_000, 3_456_000, 77.0),
     "u280": ("XCU280-FSVH2892-2L-E", 9024, 2016, 960, 1_303_680, 2_607_360, 460.0),
     "vck190": ("XCVC1902-2MSEVSVA2197", 1968, 967, 463, 899_840, 1_799_680, 25.6),
+}
+
+VIVADO_PARTS = {
+    "zcu102": "xczu9eg-ffvb1156-2-e",
+    "zcu104": "xczu7ev-ffvc1156-2-e",
+    "kv260": "xck26-sfvc784-2LV-c",
+    "ultra96v2": "xczu3eg-sbva484-1-e",
+    "u50": "xcu50-fsvh2104-2-e",
+    "u250": "xcu250-figd2104-2L-e",
+    "u280": "xcu280-fsvh2892-2L-e",
+    "vck190": "xcvc1902-vsva2197-2MP-e-S",
 }
 
 
@@ -46,6 +57,7 @@ def test_board_matches_vendor_figures(name: str) -> None:
     assert 0 < b.default_clock_mhz <= b.max_clock_mhz
     assert b.static_power_w > 0
     assert b.dsp_kind == ("dsp58" if name == "vck190" else "dsp48e2")
+    assert b.vivado_part == VIVADO_PARTS[name]
 
 
 def test_board_memory_types() -> None:
@@ -113,9 +125,9 @@ def test_replace_revalidates() -> None:
 
 def test_bandwidth_properties() -> None:
     cfg = load_hw_config("zcu102_edge_moe")
-    # 4 ports x 16 bytes x 300 MHz = 19.2 GB/s, equal to the board's DDR4 peak.
+    # 4 ports x 16 bytes x 300 MHz = 19.2 GB/s; the board's DDR4-2133 (17.06 GB/s) limits.
     assert cfg.port_bandwidth_gbps == pytest.approx(19.2)
-    assert cfg.dram_bandwidth_gbps == pytest.approx(19.2)
+    assert cfg.dram_bandwidth_gbps == pytest.approx(17.06)
     kv = load_hw_config("kv260_default")
     assert kv.port_bandwidth_gbps == pytest.approx(16.0)  # ports at 250 MHz are the limit
     assert kv.dram_bandwidth_gbps == pytest.approx(16.0)

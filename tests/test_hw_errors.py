@@ -157,7 +157,7 @@ def test_board_overrides_and_custom_board(tmp_path: Path) -> None:
     assert _error(tmp_path, bad) == "3: board.dsp: expected an integer >= 1, got -1"
     typo = BASE.replace("board: zcu102", "board:\n  base: zcu102\n  dsps: 1")
     assert _error(tmp_path, typo).startswith("3: board.dsps: unknown key (expected one of: ")
-    custom = BASE.replace("board: zcu102", "board:\n  name: mine\n  part: XC\n")
+    custom = BASE.replace("board: zcu102", "board:\n  name: mine\n  part: XC\n  vivado_part: xc\n")
     assert _error(tmp_path, custom) == (
         "1: board.family: missing (expected one of 'zynq-ultrascale+', 'virtex-ultrascale+', "
         "'versal-ai-core')"
@@ -190,3 +190,16 @@ def test_unknown_name_and_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "absent.yaml"
     with pytest.raises(UsageError, match=rf"^hw config '{missing}': no such file$"):
         load_hw_config(missing)
+
+
+def test_full_custom_board(tmp_path: Path) -> None:
+    board = (
+        "board:\n  name: mine\n  part: XCZU5EV-2SFVC784I\n  vivado_part: xczu5ev-sfvc784-2-i\n"
+        "  family: zynq-ultrascale+\n  dsp: 1248\n  bram36: 144\n  uram: 64\n  lut: 117120\n"
+        "  ff: 234240\n  memory_type: ddr4\n  dram_bandwidth_gbps: 19.2\n"
+        "  default_clock_mhz: 250\n  max_clock_mhz: 450\n  static_power_w: 0.6"
+    )
+    cfg = load_hw_config(_write(tmp_path, BASE.replace("board: zcu102", board)))
+    assert cfg.board.name == "mine"
+    assert cfg.board.max_clock_mhz == 450.0
+    assert cfg.board.dsp_kind == "dsp48e2"

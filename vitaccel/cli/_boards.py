@@ -63,7 +63,8 @@ def _describe(name_or_path: str) -> str:
     e = c.energy_model
     lines = [
         f"{c.name}: {c.description}" if c.description else c.name,
-        f"  board      {b.name} ({b.part}, {b.family}, {b.dsp_kind})",
+        f"  board      {b.name} ({b.part}, Vivado part {b.vivado_part}, {b.family}, "
+        f"{b.dsp_kind})",
         f"  resources  DSP {b.dsp:,}  BRAM36 {b.bram36:,}  URAM {b.uram:,}  LUT {b.lut:,}  "
         f"FF {b.ff:,}",
         f"  clock      {c.clock_mhz:g} MHz (board max {b.max_clock_mhz:g} MHz)",

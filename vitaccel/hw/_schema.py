@@ -57,7 +57,9 @@ class Board:
     name : str
         Short id used in configs and on the CLI (e.g. ``"zcu102"``).
     part : str
-        Exact AMD/Xilinx part number of the device on the board.
+        Exact AMD/Xilinx ordering code of the device on the board (as in the data sheets).
+    vivado_part : str
+        The same device as Vivado / Vitis HLS name it (``set_part``, ``hls_config.cfg``).
     family : str
         One of :data:`FAMILIES`; selects DSP48E2 (UltraScale+) or DSP58 (Versal).
     dsp, bram36, uram, lut, ff : int
@@ -75,6 +77,7 @@ class Board:
 
     name: str = _f(Text())
     part: str = _f(Text())
+    vivado_part: str = _f(Text())
     family: str = _f(Choice(FAMILIES))
     dsp: int = _f(Int(lo=1))
     bram36: int = _f(Int(lo=0))
