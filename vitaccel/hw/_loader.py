@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
+import os
 from pathlib import Path
 from typing import Any
 
@@ -197,12 +198,12 @@ def _config_from_data(data: Any, src: str, stem: str) -> HwConfig:
     return _build(HwConfig, data, "", src, line, defaults={"name": stem}, built=built)
 
 
-def load_hw_config(name_or_path: str | Path) -> HwConfig:
+def load_hw_config(name_or_path: str | os.PathLike[str]) -> HwConfig:
     """Load and validate a hardware configuration.
 
     Parameters
     ----------
-    name_or_path : str or Path
+    name_or_path : str or os.PathLike
         A shipped config stem (see :func:`list_hw_configs`, e.g. ``"zcu102_edge_moe"``) or the
         path of a YAML file.
 
@@ -212,8 +213,9 @@ def load_hw_config(name_or_path: str | Path) -> HwConfig:
         One line naming the file, YAML line, dotted key and what was expected, e.g.
         ``"cfg.yaml:7: linear.tile_in: expected an integer >= 1, got 0"``.
     """
-    text = str(name_or_path)
-    is_path = isinstance(name_or_path, Path) or "/" in text or text.endswith((".yaml", ".yml"))
+    is_path = isinstance(name_or_path, os.PathLike)
+    text = os.fspath(name_or_path) if is_path else str(name_or_path)
+    is_path = is_path or "/" in text or text.endswith((".yaml", ".yml"))
     if not is_path:
         resource = _shipped_dir().joinpath(f"{text}.yaml")
         if text == _BOARDS_STEM or not resource.is_file():
