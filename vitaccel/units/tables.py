@@ -328,7 +328,7 @@ def gelu_table(
 
 
 def tanh_table(
-    fmt: FixedType, *, t_max: float = 4.0, step_log2: int = -5, fraction_bits: int = 16
+    fmt: FixedType, *, t_max: float = 8.0, step_log2: int = -5, fraction_bits: int = 16
 ) -> Table:
     """``tanh(t)`` for t in [0, t_max] (odd symmetry gives negative arguments)."""
     size = _size_for("tanh", t_max, step_log2)
