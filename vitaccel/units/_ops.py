@@ -10,7 +10,16 @@ import numpy as np
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, fixed_mul
 
-__all__ = ["assign", "count", "int_codes", "leading_one", "mul_assign", "scale_pow2", "shift_floor"]
+__all__ = [
+    "assign",
+    "count",
+    "div_assign",
+    "int_codes",
+    "leading_one",
+    "mul_assign",
+    "scale_pow2",
+    "shift_floor",
+]
 
 # Codes of the intermediate register a normalising shifter writes: a 62-bit signed word.
 _SHIFT_WORD_BITS = 62
@@ -69,6 +78,40 @@ def mul_assign(
     ]
     red = np.array(reduced, dtype=np.int64).reshape(a.shape)
     return assign(dst, red, red_t, overflow, role)
+
+
+def div_assign(
+    dst: FixedType,
+    num_raw: np.ndarray,
+    num_t: FixedType,
+    divisor: int,
+    overflow: dict[str, int] | None,
+    role: str,
+) -> np.ndarray:
+    """``dst x = num / divisor`` with the exact quotient rounded by ``dst``'s rounding mode.
+
+    Integer datapath (a divider by a constant): with k = F_dst + 1 - F_num,
+    ``N = num << max(k, 0)``, ``M = divisor << max(-k, 0)``, ``q = floor(N / M)``,
+    ``sticky = (N != q * M)``; the code ``2q + sticky`` (F_dst + 2 fractional bits) is then
+    assigned to ``dst``, which rounds exactly as the true quotient would.
+    """
+    if divisor < 1:
+        raise UsageError(f"{role}: divisor must be a positive integer, got {divisor}")
+    k = dst.frac_bits + 1 - num_t.frac_bits
+    num = np.asarray(num_raw, dtype=np.int64)
+    lead = num_t.width + max(k, 0)
+    den = divisor << max(-k, 0)
+    int_bits = num_t.int_bits + (not num_t.signed)
+    red_t = FixedType(int_bits + dst.frac_bits + 2, int_bits, True)
+    if lead > 62 or den >= 2**62 or red_t.width > 64:
+        raise UsageError(
+            f"{role}: dividing {num_t} by {divisor} into {dst} needs more than 62 bits; "
+            "use narrower formats"
+        )
+    n = num << max(k, 0)
+    q = np.floor_divide(n, den)
+    reduced = (q << 1) | (n != q * den)
+    return assign(dst, reduced, red_t, overflow, role)
 
 
 def int_codes(raw: object, fmt: FixedType, name: str) -> np.ndarray:

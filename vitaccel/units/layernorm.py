@@ -1,12 +1,12 @@
 """LayerNorm over the last axis as the hardware computes it, on raw integer codes.
 
 Shared datapath (D = features; ``acc`` = exact accumulators ``ap_fixed<W + L, I + L>``,
-L = ceil(log2 D), never overflow)::
+L = ceil(log2 D), never overflow; ``/ D`` is an exact division by the constant D whose quotient
+is rounded by the destination format, see ``vitaccel.units._ops.div_assign``)::
 
-    INV_D = 1/D rounded to nearest in ap_ufixed<inv_d_bits, 1 - L>      (inv_d)
-    mean  = mean_t(acc(sum x) * INV_D)
+    mean  = mean_t(acc(sum x) / D)
     xc    = centered_t(x - mean)
-    var   = var_t(acc(sum var_t(xc * xc)) * INV_D)
+    var   = var_t(acc(sum var_t(xc * xc)) / D)
     v     = var_t(var + EPS)                 EPS = eps rounded to nearest in var_t
     r     = rsqrt_t(1 / sqrt(v))             variant-specific
     xn    = norm_t(xc * r)
@@ -28,6 +28,7 @@ from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, fixed_add, fixed_mul, fixed_sub
 from vitaccel.units._ops import (
     assign,
+    div_assign,
     int_codes,
     leading_one,
     mul_assign,
@@ -73,8 +74,11 @@ class LayerNorm(Variant):
         Role formats (``layernorm.<role>``).
     eps : float
         Added to the variance (rounded to nearest in ``var_t``).
-    inv_d_bits : int
-        Width of the 1/D constant.
+
+    Notes
+    -----
+    The division by D is exact, so a constant row (whose values ``mean_t`` holds) has
+    ``mean = x``, ``xc = 0`` and gives ``out_t(beta)``.
     """
 
     KIND: ClassVar[str] = "layernorm"
@@ -86,14 +90,6 @@ class LayerNorm(Variant):
     norm_t: FixedType
     out_t: FixedType
     eps: float = 1e-6
-    inv_d_bits: int = 18
-
-    def inv_d(self, d: int) -> tuple[int, FixedType]:
-        """Code and format of the 1/D constant: ``ap_ufixed<inv_d_bits, 1 - ceil(log2 D)>``."""
-        if d < 1:
-            raise UsageError(f"layernorm: feature dimension must be >= 1, got {d}")
-        t = FixedType(self.inv_d_bits, 1 - (d - 1).bit_length(), False)
-        return int(math.floor(math.ldexp(1.0 / d, t.frac_bits) + 0.5)), t
 
     @property
     def eps_raw(self) -> int:
@@ -120,17 +116,14 @@ class LayerNorm(Variant):
         for name, a in (("gamma", g), ("beta", b)):
             if a.shape != (d,):
                 raise UsageError(f"layernorm {name}: expected shape ({d},), got {a.shape}")
-        inv_raw, inv_t = self.inv_d(d)
         s1, s1_t = _exact_sum(x, x_t, d, "sum")
-        mean = mul_assign(self.mean_t, s1, s1_t, np.int64(inv_raw), inv_t, overflow,
-                          "layernorm.mean")[..., None]
+        mean = div_assign(self.mean_t, s1, s1_t, d, overflow, "layernorm.mean")[..., None]
         xc = assign(self.centered_t, *fixed_sub(x, x_t, mean, self.mean_t), overflow,
                     "layernorm.centered")
         sq = mul_assign(self.var_t, xc, self.centered_t, xc, self.centered_t, overflow,
                         "layernorm.var")
         s2, s2_t = _exact_sum(sq, self.var_t, d, "sum of squares")
-        var = mul_assign(self.var_t, s2, s2_t, np.int64(inv_raw), inv_t, overflow,
-                         "layernorm.var")
+        var = div_assign(self.var_t, s2, s2_t, d, overflow, "layernorm.var")
         v = assign(self.var_t, *fixed_add(var, self.var_t, np.int64(self.eps_raw), self.var_t),
                    overflow, "layernorm.var")
         r = self.rsqrt(v, overflow)[..., None]
@@ -168,7 +161,7 @@ class RsqrtTableLayerNorm(LayerNorm):
             h = n_t(m * n_t(y * y));  y = rsqrt_table_t(y * (3 - h) * 0.5)
         r  = y * 2**(-e2/2) into rsqrt_t        (truncating barrel shift)
 
-    Variances above 1 and tiny ones are handled alike; a constant row gives v = EPS.
+    Variances above 1 and tiny ones are handled alike.
     """
 
     NAME: ClassVar[str] = "rsqrt_table"
