@@ -8,6 +8,7 @@ exactly as the Vitis HLS headers do; arithmetic is full precision.
 from vitaccel.fixed._arith import add_type, fixed_add, fixed_mul, fixed_sub, mul_type, sub_type
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._headers import ap_types_include_dir
+from vitaccel.fixed._matmul import fixed_matmul
 
 __all__ = [
     "FixedType",
@@ -16,6 +17,7 @@ __all__ = [
     "add_type",
     "ap_types_include_dir",
     "fixed_add",
+    "fixed_matmul",
     "fixed_mul",
     "fixed_sub",
     "mul_type",

@@ -1,0 +1,225 @@
+"""Numba kernels: a scalar ``ap_fixed`` assignment and the sequential matmul loops.
+
+:func:`cast_one` is the int64 twin of :func:`vitaccel.fixed._cast._cast_int64` for one code;
+its parameters are packed by :func:`cast_params`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from vitaccel.fixed._format import FixedType, Overflow, Rounding
+
+__all__ = ["cast_params", "cast_one", "mm_exact", "mm_wrap"]
+
+_ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
+_OVERFLOW_CODE = {o: i for i, o in enumerate(Overflow)}
+_MAX_I64 = np.int64((1 << 63) - 1)
+
+
+def _i64(value: int) -> int:
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >> 63 else value
+
+
+def cast_params(shift: int, src_width: int, dst: FixedType) -> tuple[int, ...]:
+    """Pack an assignment (``shift = F_src - F_dst``) into the int tuple :func:`cast_one` reads."""
+    w, n = dst.width, dst.sat_bits
+    return (
+        int(shift),
+        int(src_width),
+        w,
+        int(dst.signed),
+        _ROUNDING_CODE[dst.rounding],
+        _OVERFLOW_CODE[dst.overflow],
+        n,
+        dst.min_raw,
+        dst.max_raw,
+        _i64((1 << w) - 1),
+        _i64(1 << (w - 1)),
+        _i64(((1 << (n - 1)) - 1) << (w - n)) if n > 1 else 0,
+        _i64(((1 << n) - 1) << (w - n)) if n > 0 else 0,
+        _i64((1 << (w - 1)) - 1),
+    )
+
+
+@njit(cache=True)
+def _set_top(v, top, bit):
+    return (v | top) if bit else (v & ~top)
+
+
+@njit(cache=True)
+def cast_one(raw, c):
+    """Assign int64 code ``raw`` with packed parameters ``c``; returns (code, overflowed)."""
+    shift = c[0]
+    w = c[2]
+    signed = c[3] != 0
+    if shift > 0:
+        t = raw >> min(shift, 63)
+        qb = ((raw >> min(shift - 1, 63)) & 1) != 0
+        nb = shift - 1
+        if nb >= 64:
+            r = raw != 0
+        elif nb == 63:
+            r = (raw & _MAX_I64) != 0
+        else:
+            r = (raw & ((np.int64(1) << nb) - 1)) != 0
+        neg = raw < 0
+        rnd = c[4]
+        if rnd == 0:
+            inc = False
+        elif rnd == 1:
+            inc = neg and (qb or r)
+        elif rnd == 2:
+            inc = qb
+        elif rnd == 3:
+            inc = qb and (neg or r)
+        elif rnd == 4:
+            inc = qb and r
+        elif rnd == 5:
+            inc = qb and ((not neg) or r)
+        else:
+            inc = qb and ((t & 1) != 0 or r)
+        big = t + np.int64(1 if inc else 0)
+        hi = big > c[8]
+        lo = big < c[7]
+        u = big & c[9]
+    else:
+        s = -shift
+        hi = raw > (c[8] >> min(s, 63))
+        lo_bound = (c[7] >> s) if s <= w - 1 else np.int64(0)
+        lo = raw < lo_bound
+        u = ((raw << s) & c[9]) if s < 64 else np.int64(0)
+        big = raw
+    sign = big < 0
+    omode = c[5]
+    if omode == 3 and signed:
+        lo = lo or (sign and (u & c[13]) == 0)
+    if hi or lo:
+        nsat = c[6]
+        top = c[10]
+        if omode == 2:
+            u = np.int64(0)
+        elif omode == 1 or omode == 3:
+            if signed:
+                if hi:
+                    u = c[8]
+                else:
+                    u = (top | 1) if omode == 3 else top
+            else:
+                u = c[9] if hi else np.int64(0)
+        elif omode == 0:
+            if nsat > 0:
+                if not signed:
+                    u = u | c[12]
+                else:
+                    u = _set_top(u, top, sign)
+                    u = (u & ~c[11]) if sign else (u | c[11])
+        else:
+            pos1 = shift + w
+            ld = pos1 >= 0 and pos1 < c[1] and ((raw >> min(pos1, 63)) & 1) != 0
+            ro = (u & top) != 0
+            if nsat == 0:
+                if ld != ro:
+                    u = _set_top(u ^ c[9], top, ld)
+            else:
+                if nsat == 1:
+                    if sign != ro:
+                        u = u ^ c[9]
+                else:
+                    if (((u >> (w - nsat)) & 1) != 0) == sign:
+                        u = u ^ c[9]
+                    u = (u & ~c[11]) if sign else (u | c[11])
+                u = _set_top(u, top, sign)
+    if signed and w < 64 and ((u >> (w - 1)) & 1) != 0:
+        u = u - (np.int64(1) << w)
+    return u, hi or lo
+
+
+@njit(parallel=True, cache=True)
+def mm_exact(x, w, acc0, ovf0, use_p, pcast, acast, da, dp):
+    """Sequential accumulation: acc = cast(acc * 2**da + p * 2**dp) after every product, k order.
+
+    ``p`` is the exact product, cast with ``pcast`` when ``use_p``; returns (codes, overflowed).
+    """
+    m_rows, k_len = x.shape
+    n_cols = w.shape[1]
+    out = np.empty((m_rows, n_cols), np.int64)
+    flags = np.empty((m_rows, n_cols), np.bool_)
+    for m in prange(m_rows):
+        acc = acc0.copy()
+        fl = ovf0.copy()
+        for k in range(k_len):
+            xv = x[m, k]
+            for n in range(n_cols):
+                p = xv * w[k, n]
+                if use_p:
+                    p, o = cast_one(p, pcast)
+                    if o:
+                        fl[n] = True
+                a, o = cast_one((acc[n] << da) + (p << dp), acast)
+                acc[n] = a
+                if o:
+                    fl[n] = True
+        out[m] = acc
+        flags[m] = fl
+    return out, flags
+
+
+@njit(parallel=True, cache=True)
+def mm_wrap(
+    x,
+    w,
+    acc0,
+    ovf0,
+    p_mode,
+    pcast,
+    p_shift,
+    p_wrap_bits,
+    d,
+    acc_bits,
+    acc_signed,
+    track,
+    acc_min,
+    acc_max,
+):
+    """Accumulation into an ``AP_WRAP`` (N=0) accumulator that never rounds.
+
+    Wrap-around addition is associative modulo 2**acc_bits, so the products (cast one by one
+    when ``p_mode`` is 1: ``(p >> p_shift)`` wrapped to ``p_wrap_bits`` signed bits, i.e.
+    ``AP_TRN``/``AP_WRAP``; when 2: with ``pcast``) are summed in int64 and wrapped at the end.
+    With ``track`` the accumulator is wrapped after every step so that an out-of-range partial
+    sum can be flagged. Returns (codes, overflowed).
+    """
+    m_rows, k_len = x.shape
+    n_cols = w.shape[1]
+    out = np.empty((m_rows, n_cols), np.int64)
+    flags = np.empty((m_rows, n_cols), np.bool_)
+    sh_p = 64 - p_wrap_bits
+    sh_a = 64 - acc_bits
+    a_mask = (np.int64(1) << acc_bits) - 1 if acc_bits < 64 else np.int64(-1)
+    for m in prange(m_rows):
+        acc = acc0.copy()
+        fl = ovf0.copy()
+        for k in range(k_len):
+            xv = x[m, k]
+            for n in range(n_cols):
+                p = xv * w[k, n]
+                if p_mode == 1:
+                    p = ((p >> p_shift) << sh_p) >> sh_p
+                elif p_mode == 2:
+                    p, o = cast_one(p, pcast)
+                    if o:
+                        fl[n] = True
+                v = acc[n] + (p << d)
+                if track:
+                    if v > acc_max or v < acc_min:
+                        fl[n] = True
+                        v = ((v << sh_a) >> sh_a) if acc_signed else (v & a_mask)
+                acc[n] = v
+        for n in range(n_cols):
+            v = acc[n]
+            out[m, n] = ((v << sh_a) >> sh_a) if acc_signed else (v & a_mask)
+        flags[m] = fl
+    return out, flags

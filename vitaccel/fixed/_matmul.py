@@ -1,0 +1,292 @@
+"""Fixed-point matrix product with explicit hardware accumulation semantics.
+
+For every output element: ``acc = acc_t(bias)`` (or 0); for ``k = 0..K-1`` in order the exact
+product ``p = x[m,k] * w[k,n]`` is optionally assigned to ``product_t``, and then
+``acc = acc_t(acc + p)`` (full-precision sum, then rounding and overflow handling).
+
+Three implementations give exactly those bits; :func:`legal_paths` lists those whose
+equivalence is proven for the actual data, and the fastest of them is used:
+
+``"blas32"`` / ``"blas64"``
+    No assignment can round or overflow (or the accumulator wraps, which is associative modulo
+    2**W, and never rounds), every product is an integer below 2**24 / 2**53 and every partial
+    sum of any subset of products stays below that bound (K is cut into chunks if needed), so a
+    float BLAS product of the codes is exact.
+``"wrap"``
+    ``AP_WRAP`` accumulator (N = 0) that never rounds: the products (each cast to
+    ``product_t`` on its own, e.g. Edge-MoE's ``ap_fixed<32,10>`` ``AP_TRN``) are summed in
+    int64 and wrapped at the end (numba, parallel over rows).
+``"exact"``
+    Anything else (saturating or rounding accumulators): the assignment after every addition,
+    in k order (numba, parallel over rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vitaccel.errors import UsageError
+from vitaccel.fixed._arith import add_type, mul_type
+from vitaccel.fixed._cast import cast_raw
+from vitaccel.fixed._format import FixedType, Overflow, Rounding
+from vitaccel.fixed._kernels import cast_params, mm_exact, mm_wrap
+
+__all__ = ["fixed_matmul", "legal_paths", "PATHS"]
+
+PATHS = ("blas32", "blas64", "wrap", "exact")
+_MIN_CHUNK = 32
+
+
+def _codes(raw: object, fmt: FixedType, name: str) -> tuple[np.ndarray, int, int]:
+    """int64 codes of ``fmt`` with their min and max (validated)."""
+    if not isinstance(fmt, FixedType):
+        raise UsageError(f"fixed_matmul: {name} format must be a FixedType, got {fmt!r}")
+    a = np.asarray(raw)
+    if a.dtype.kind not in "iu":
+        raise UsageError(f"fixed_matmul: {name} must hold integer codes of {fmt}, got {a.dtype}")
+    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    if lo < fmt.min_raw or hi > fmt.max_raw:
+        raise UsageError(
+            f"fixed_matmul: {name} codes must lie in [{fmt.min_raw}, {fmt.max_raw}] for {fmt}, "
+            f"got values in [{lo}, {hi}]"
+        )
+    return np.ascontiguousarray(a, dtype=np.int64), lo, hi
+
+
+def _low_limit(fmt: FixedType) -> int:
+    # AP_SAT_SYM rewrites the most negative code, so it is not a safe value.
+    sym = fmt.overflow is Overflow.SAT_SYM and fmt.signed
+    return fmt.min_raw + 1 if sym else fmt.min_raw
+
+
+def _is_plain_wrap(fmt: FixedType) -> bool:
+    return fmt.overflow is Overflow.WRAP and fmt.sat_bits == 0
+
+
+def legal_paths(
+    x_range: tuple[int, int],
+    w_range: tuple[int, int],
+    acc0_range: tuple[int, int],
+    k_len: int,
+    x_t: FixedType,
+    w_t: FixedType,
+    acc_t: FixedType,
+    product_t: FixedType | None,
+    need_overflow: bool,
+) -> dict[str, int]:
+    """Every provably exact path, fastest first, mapped to its K chunk length (BLAS) or 0.
+
+    ``*_range`` are the (min, max) codes actually present; ``acc0_range`` is that of the
+    accumulator's initial value (the cast bias, or 0). ``need_overflow``: overflow counts are
+    wanted, so a wrapping accumulator must be proven in range to skip the per-step check.
+    """
+    mt = mul_type(x_t, w_t)
+    pt = mt if product_t is None else product_t
+    corners = [a * b for a in x_range for b in w_range]
+    p_lo, p_hi = min(corners), max(corners)
+    p_abs = max(abs(p_lo), abs(p_hi))
+    wrap_acc = _is_plain_wrap(acc_t) and pt.frac_bits <= acc_t.frac_bits
+    paths: dict[str, int] = {}
+    linear = acc_t.frac_bits >= pt.frac_bits
+    if product_t is not None:
+        scale = product_t.frac_bits - mt.frac_bits
+        linear = linear and (
+            scale >= 0
+            and (p_hi << scale) <= product_t.max_raw
+            and (p_lo << scale) >= _low_limit(product_t)
+        )
+    if linear:
+        d = acc_t.frac_bits - mt.frac_bits  # a product in accumulator LSBs: p << d
+        lo_sum = acc0_range[0] + k_len * (min(p_lo, 0) << d)
+        hi_sum = acc0_range[1] + k_len * (max(p_hi, 0) << d)
+        in_range = hi_sum <= acc_t.max_raw and lo_sum >= _low_limit(acc_t)
+        if in_range or (wrap_acc and not need_overflow):
+            operand_abs = max(map(abs, (*x_range, *w_range)))
+            for name, bound in (("blas32", 1 << 24), ("blas64", 1 << 53)):
+                if operand_abs > bound or p_abs > bound:
+                    continue
+                chunk = k_len if p_abs == 0 else min(k_len, bound // p_abs)
+                if chunk >= min(k_len, _MIN_CHUNK):
+                    paths[name] = max(chunk, 1)
+    if wrap_acc:
+        paths["wrap"] = 0
+    paths["exact"] = 0
+    return paths
+
+
+def _wrap_codes(v: np.ndarray, fmt: FixedType) -> np.ndarray:
+    if fmt.width == 64:
+        return v
+    if fmt.signed:
+        sh = np.int64(64 - fmt.width)
+        return (v << sh) >> sh
+    return v & np.int64((1 << fmt.width) - 1)
+
+
+def _blas(x, w, chunk, dtype) -> np.ndarray:
+    k_len = x.shape[1]
+    if k_len == 0:
+        return np.zeros((x.shape[0], w.shape[1]), np.int64)
+    total = None
+    for k0 in range(0, k_len, chunk):
+        part = (x[:, k0 : k0 + chunk].astype(dtype) @ w[k0 : k0 + chunk].astype(dtype)).astype(
+            np.int64
+        )
+        total = part if total is None else total + part
+    return total
+
+
+def fixed_matmul(
+    x_raw: object,
+    x_t: FixedType,
+    w_raw: object,
+    w_t: FixedType,
+    *,
+    acc_t: FixedType,
+    product_t: FixedType | None = None,
+    bias_raw: object | None = None,
+    bias_t: FixedType | None = None,
+    return_overflow: bool = False,
+    path: str | None = None,
+):
+    """Fixed-point ``x @ w`` accumulated as the hardware does (see the module docstring).
+
+    Parameters
+    ----------
+    x_raw : array_like of int, shape (..., M, K)
+        Codes of ``x_t`` (leading batch dimensions allowed).
+    x_t, w_t : FixedType
+        Formats of the operands.
+    w_raw : array_like of int, shape (K, N)
+        Codes of ``w_t``.
+    acc_t : FixedType
+        Accumulator format; the result is in this format.
+    product_t : FixedType, optional
+        Each exact product is assigned to this format before it is added.
+    bias_raw : array_like of int, shape (N,), optional
+        Initial accumulator values, codes of ``bias_t`` (assigned to ``acc_t`` first).
+    bias_t : FixedType, optional
+        Format of ``bias_raw`` (required with it).
+    return_overflow : bool
+        Also return how many output elements overflowed at least once (bias assignment,
+        product cast or accumulation).
+    path : str, optional
+        Force one of ``PATHS`` (tests and benchmarks); a BLAS or ``"wrap"`` path that is not
+        provably exact for these inputs is refused.
+
+    Returns
+    -------
+    raw : np.ndarray of int64, shape (..., M, N)
+        Codes of ``acc_t``; with ``return_overflow``: ``(raw, n_overflow)``.
+    """
+    x, x_lo, x_hi = _codes(x_raw, x_t, "x_raw")
+    w, w_lo, w_hi = _codes(w_raw, w_t, "w_raw")
+    if x.ndim < 2 or w.ndim != 2 or x.shape[-1] != w.shape[0]:
+        raise UsageError(
+            f"fixed_matmul: expected x (..., M, K) and w (K, N), got shapes {x.shape} and {w.shape}"
+        )
+    for name, fmt in (("acc_t", acc_t), ("product_t", product_t)):
+        if fmt is not None and not (isinstance(fmt, FixedType) and fmt.fits_int64):
+            raise UsageError(
+                f"fixed_matmul: {name} must be a FixedType of at most 63 bits "
+                f"unsigned / 64 signed, got {fmt}"
+            )
+    mt = mul_type(x_t, w_t)
+    if not mt.fits_int64:
+        raise UsageError(f"fixed_matmul: the exact product {mt} does not fit int64")
+    pt = mt if product_t is None else product_t
+    st = add_type(acc_t, pt)
+    if not st.fits_int64:
+        raise UsageError(f"fixed_matmul: the accumulator sum {st} does not fit int64")
+    k_len, n_cols = w.shape
+    if bias_raw is None:
+        acc0 = np.zeros(n_cols, np.int64)
+        ovf0 = np.zeros(n_cols, bool)
+    else:
+        if bias_t is None:
+            raise UsageError("fixed_matmul: bias_raw given without bias_t")
+        b = np.asarray(bias_raw)
+        if b.shape != (n_cols,):
+            raise UsageError(f"fixed_matmul: bias_raw must have shape ({n_cols},), got {b.shape}")
+        acc0, ovf0 = cast_raw(b, bias_t, acc_t)
+    acc0_range = (int(acc0.min()), int(acc0.max())) if n_cols else (0, 0)
+    batch = x.shape[:-1]
+    x2 = x.reshape(-1, k_len)
+    legal = legal_paths(
+        (x_lo, x_hi),
+        (w_lo, w_hi),
+        acc0_range,
+        k_len,
+        x_t,
+        w_t,
+        acc_t,
+        product_t,
+        return_overflow,
+    )
+    chosen = next(iter(legal)) if path is None else path
+    if chosen not in PATHS:
+        raise UsageError(f"fixed_matmul: path must be one of {PATHS}, got {path!r}")
+    if chosen not in legal:
+        raise UsageError(
+            f"fixed_matmul: path {chosen!r} is not provably exact for these inputs "
+            f"(exact paths: {list(legal)})"
+        )
+    if chosen.startswith("blas"):
+        dtype = np.float32 if chosen == "blas32" else np.float64
+        s = _blas(x2, w, legal[chosen], dtype)
+        out = acc0 + (s << np.int64(acc_t.frac_bits - mt.frac_bits))
+        out = _wrap_codes(out, acc_t)
+        flags = np.broadcast_to(ovf0, out.shape)
+    elif chosen == "wrap":
+        out, flags = _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, return_overflow)
+    else:
+        use_p = product_t is not None
+        pcast = cast_params(mt.frac_bits - pt.frac_bits, mt.width, pt)
+        acast = cast_params(st.frac_bits - acc_t.frac_bits, st.width, acc_t)
+        out, flags = mm_exact(
+            x2,
+            w,
+            acc0,
+            ovf0,
+            use_p,
+            pcast,
+            acast,
+            st.frac_bits - acc_t.frac_bits,
+            st.frac_bits - pt.frac_bits,
+        )
+    out = out.reshape(*batch, n_cols)
+    if return_overflow:
+        return out, int(np.count_nonzero(flags))
+    return out
+
+
+def _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, track):
+    p_mode, p_shift, p_bits = 0, 0, 64
+    pt = mt
+    if product_t is not None:
+        pt = product_t
+        shift = mt.frac_bits - product_t.frac_bits
+        fast = (
+            product_t.signed
+            and product_t.rounding is Rounding.TRN
+            and _is_plain_wrap(product_t)
+            and 0 <= shift <= 63
+        )
+        p_mode, p_shift, p_bits = (1, shift, product_t.width) if fast else (2, 0, 64)
+    pcast = cast_params(mt.frac_bits - pt.frac_bits, mt.width, pt)
+    return mm_wrap(
+        x2,
+        w,
+        acc0,
+        ovf0,
+        p_mode,
+        pcast,
+        p_shift,
+        p_bits,
+        acc_t.frac_bits - pt.frac_bits,
+        acc_t.width,
+        acc_t.signed,
+        track,
+        acc_t.min_raw,
+        acc_t.max_raw,
+    )
