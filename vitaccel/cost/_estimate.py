@@ -1,0 +1,171 @@
+"""``estimate(graph, hw)``: the whole-model cost from the per-op cost functions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from vitaccel.cost._context import CostContext
+from vitaccel.cost._hwmath import LOGIC
+from vitaccel.cost._registry import COST
+from vitaccel.cost._report import CostReport
+from vitaccel.cost._types import NO_RESOURCES, Resources, UnitCost
+from vitaccel.errors import UsageError
+
+__all__ = ["estimate"]
+
+
+def estimate(
+    graph: Any,
+    hw: Any,
+    *,
+    expert_load: Mapping[str, Any] | None = None,
+    exit_fractions: Mapping[str, float] | None = None,
+) -> CostReport:
+    """Estimate cycles, latency, resources, power and energy of ``graph`` on ``hw``.
+
+    This is an analytical MODEL (documented in :mod:`vitaccel.cost`), not a synthesis result:
+    each op's cost function derives cycles from its unit's loop structure, DRAM time from the
+    ports and the board's bandwidth, and resources from the operand widths and buffer sizes.
+
+    Parameters
+    ----------
+    graph : vitaccel.ir.Graph
+        The quantized graph (its formats set the multiplier and buffer widths).
+    hw : vitaccel.hw.HwConfig
+        The hardware configuration (parallelism, buffering, ports, board, clock).
+    expert_load : Mapping, optional
+        MoE node name -> per-expert token counts for one image (a sequence of length
+        ``num_experts``, e.g. from the simulator's expert-load report). Nodes not given
+        assume the worst case: every expert active with ``tokens * top_k / num_experts``
+        tokens (or ``moe.max_active_experts`` experts sharing the tokens).
+    exit_fractions : Mapping of str to float, optional
+        Output node name (an exit head or the final output) -> fraction of images leaving
+        there (the simulated exit histogram). The expected latency and energy are
+        ``sum_e P(e) * cost of the nodes up to and including e``; fractions missing from
+        the mapping leave at the final output.
+
+    Returns
+    -------
+    CostReport
+
+    Raises
+    ------
+    UsageError
+        An op without a cost function, an unknown MoE/exit node, or bad fractions.
+    """
+    ctx = CostContext(hw, graph, dict(expert_load or {}))
+    _check_expert_load(graph, ctx.expert_load)
+    costs: list[UnitCost] = []
+    for node in graph.nodes:
+        fn = COST.get(node.op)
+        if fn is None:
+            raise UsageError(f"node {node.name!r}: no cost function for op {node.op!r} "
+                             f"(known: {', '.join(sorted(COST))})")
+        c = fn(node, graph, hw, ctx)
+        if c.name != node.name:
+            c = _renamed(c, node.name)
+        costs.append(c)
+    return _report(graph, hw, tuple(costs), _fractions(graph, exit_fractions))
+
+
+def _renamed(cost: UnitCost, name: str) -> UnitCost:
+    """A copy of a memoised cost under another node's name (no re-validation needed)."""
+    new = object.__new__(UnitCost)
+    new.__dict__.update(cost.__dict__)
+    new.__dict__["name"] = name
+    return new
+
+
+def _check_expert_load(graph: Any, load: Mapping[str, Any]) -> None:
+    names = {n.name: n.op for n in graph.nodes}
+    for key in load:
+        if names.get(key) != "moe":
+            moe = [n for n, op in names.items() if op == "moe"]
+            raise UsageError(f"expert_load: {key!r} is not a MoE node of graph "
+                             f"{graph.name!r} (MoE nodes: {', '.join(moe) or 'none'})")
+
+
+def _fractions(graph: Any, given: Mapping[str, float] | None) -> dict[str, float]:
+    if not given:
+        return {}
+    out: dict[str, float] = {}
+    for key, value in given.items():
+        if key not in graph.outputs:
+            raise UsageError(f"exit_fractions: {key!r} is not an output of graph "
+                             f"{graph.name!r} (outputs: {', '.join(graph.outputs)})")
+        v = float(value)
+        if not 0.0 <= v <= 1.0 or math.isnan(v):
+            raise UsageError(f"exit_fractions[{key!r}]: expected a fraction in [0, 1], got "
+                             f"{value!r}")
+        out[key] = v
+    total = sum(out.values())
+    if total > 1.0 + 1e-9:
+        raise UsageError(f"exit_fractions: fractions sum to {total:g} > 1")
+    final = graph.outputs[0]
+    out[final] = out.get(final, 0.0) + max(0.0, 1.0 - total)
+    return out
+
+
+def _report(graph: Any, hw: Any, costs: tuple[UnitCost, ...],
+            fractions: dict[str, float]) -> CostReport:
+    units: dict[str, Resources] = {}
+    storage = NO_RESOURCES
+    for c in costs:
+        prev = units.get(c.unit)
+        if prev is None:
+            units[c.unit] = c.resources
+        elif c.resources is not prev:
+            units[c.unit] = prev.max(c.resources)
+        for unit, res in c.aux:
+            prev = units.get(unit)
+            units[unit] = res if prev is None else prev.max(res)
+        if c.storage is not NO_RESOURCES:
+            storage = storage + c.storage
+    ports = hw.memory.num_dram_ports
+    interface = Resources(lut=ports * LOGIC.axi_port_lut, ff=ports * LOGIC.axi_port_ff)
+    total = storage + interface
+    for r in units.values():
+        total = total + r
+    board = hw.board
+    available = Resources(board.dsp, 2 * board.bram36, board.uram, board.lut, board.ff)
+    total_cycles = sum(c.latency_cycles for c in costs)
+    cycles, energy_pj = _expected(graph, costs, fractions)
+    seconds = cycles / (hw.clock_mhz * 1e6)
+    setup = 0
+    if hw.linear.weight_buffering == "resident":
+        ctx = CostContext(hw, graph)
+        setup = ctx.transfer_cycles(_all_param_bytes(graph), 0)
+    return CostReport(
+        graph=graph.name, hw=hw.name, board=board.name, clock_mhz=hw.clock_mhz,
+        nodes=costs, units=units, storage=storage, interface=interface, resources=total,
+        available=available, total_cycles=total_cycles, expected_cycles=cycles,
+        setup_cycles=setup, static_power_w=board.static_power_w,
+        dynamic_power_w=energy_pj * 1e-12 / seconds,
+        energy_mj=(board.static_power_w * seconds + energy_pj * 1e-12) * 1e3,
+        exit_fractions=fractions,
+    )
+
+
+def _expected(graph: Any, costs: tuple[UnitCost, ...],
+              fractions: dict[str, float]) -> tuple[float, float]:
+    """Expected (cycles, dynamic pJ) over the exit distribution (all nodes without one)."""
+    if not fractions:
+        return float(sum(c.latency_cycles for c in costs)), sum(c.energy_pj for c in costs)
+    cycles = energy = 0.0
+    cum_cycles = cum_energy = 0.0
+    for c in costs:
+        cum_cycles += c.latency_cycles
+        cum_energy += c.energy_pj
+        p = fractions.get(c.name, 0.0)
+        cycles += p * cum_cycles
+        energy += p * cum_energy
+    return cycles, energy
+
+
+def _all_param_bytes(graph: Any) -> int:
+    from vitaccel.cost._hwmath import storage_bytes
+
+    return sum(p.raw.size * storage_bytes(p.fmt.width) for n in graph.nodes
+               for p in n.params.values())
