@@ -1,0 +1,67 @@
+"""Result formats and exact values of + - * (signed/unsigned mixing included)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _fixed_oracle import codes, formats, value_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vitaccel.errors import UsageError
+from vitaccel.fixed import (
+    FixedType,
+    add_type,
+    fixed_add,
+    fixed_mul,
+    fixed_sub,
+    mul_type,
+    sub_type,
+)
+
+
+def _extra(a: FixedType, b: FixedType) -> tuple[int, int]:
+    return int(b.signed and not a.signed), int(a.signed and not b.signed)
+
+
+@settings(deadline=None)
+@given(data=st.data(), a=formats(max_width=31), b=formats(max_width=31))
+def test_results_are_exact_in_the_header_result_formats(data, a: FixedType, b: FixedType):
+    ea, eb = _extra(a, b)
+    i_plus = max(a.int_bits + ea, b.int_bits + eb) + 1
+    f_plus = max(a.frac_bits, b.frac_bits)
+    assert add_type(a, b) == FixedType(i_plus + f_plus, i_plus, a.signed or b.signed)
+    assert sub_type(a, b) == FixedType(i_plus + f_plus, i_plus, True)
+    assert mul_type(a, b) == FixedType(
+        a.width + b.width, a.int_bits + b.int_bits, a.signed or b.signed
+    )
+    ra = data.draw(st.lists(codes(a), min_size=1, max_size=12))
+    rb = data.draw(st.lists(codes(b), min_size=len(ra), max_size=len(ra)))
+    for op, fn in (
+        (lambda x, y: x + y, fixed_add),
+        (lambda x, y: x - y, fixed_sub),
+        (lambda x, y: x * y, fixed_mul),
+    ):
+        raw, rt = fn(np.array(ra), a, np.array(rb), b)
+        assert raw.dtype == (np.int64 if rt.fits_int64 else object)
+        for x, y, r in zip(ra, rb, raw.tolist(), strict=True):
+            assert rt.min_raw <= r <= rt.max_raw
+            assert value_of(r, rt) == op(value_of(x, a), value_of(y, b))
+
+
+def test_mixed_signedness_examples() -> None:
+    s, u = FixedType.parse("ap_fixed<8,3>"), FixedType.parse("ap_ufixed<8,3>")
+    assert str(add_type(s, u)) == "ap_fixed<10,5>"
+    assert str(sub_type(u, u)) == "ap_fixed<9,4>"
+    assert str(add_type(u, u)) == "ap_ufixed<9,4>"
+    assert str(mul_type(s, u)) == "ap_fixed<16,6>"
+    raw, rt = fixed_sub(np.array([0]), u, np.array([255]), u)
+    assert raw.tolist() == [-255] and rt.signed
+
+
+def test_wide_results_use_python_ints_and_too_wide_ones_are_refused() -> None:
+    u32 = FixedType(32, 32, False)
+    raw, rt = fixed_mul(np.array([u32.max_raw]), u32, np.array([u32.max_raw]), u32)
+    assert str(rt) == "ap_ufixed<64,64>" and raw.tolist() == [u32.max_raw**2]
+    with pytest.raises(UsageError, match="wider than 64 bits"):
+        mul_type(FixedType(40, 4), FixedType(30, 2))

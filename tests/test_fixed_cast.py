@@ -1,0 +1,141 @@
+"""Assignment (quantize / cast) against the exact Fraction oracle, every Q x O mode."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from _fixed_oracle import codes, formats, oracle_assign, value_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vitaccel.errors import UsageError
+from vitaccel.fixed import FixedType, Overflow, Rounding
+from vitaccel.fixed._cast import cast_int_scalar
+from vitaccel.fixed._kernels import cast_one, cast_params
+
+
+def _as_array(values: list[int], fmt: FixedType) -> np.ndarray:
+    return np.array(values, dtype=np.int64 if fmt.fits_int64 else object)
+
+
+@st.composite
+def doubles_near(draw, fmt: FixedType) -> list[float]:
+    """Doubles at codes plus LSB fractions (exact ties), range edges, far out, any finite."""
+    lsb = Fraction(2) ** -fmt.frac_bits
+    span = 1 << (fmt.width + 2)
+    near = st.builds(
+        lambda c, f: float((c + f) * lsb),
+        st.integers(fmt.min_raw - span, fmt.max_raw + span),
+        st.sampled_from(
+            [
+                Fraction(0),
+                Fraction(1, 2),
+                Fraction(-1, 2),
+                Fraction(1, 4),
+                Fraction(3, 4),
+                Fraction(-3, 4),
+                Fraction(1, 1 << 20),
+            ]
+        ),
+    )
+    anything = st.floats(allow_nan=False, allow_infinity=False)
+    return draw(st.lists(st.one_of(near, near, anything), min_size=1, max_size=24))
+
+
+@settings(deadline=None)
+@given(data=st.data(), fmt=formats())
+def test_quantize_matches_oracle(data, fmt: FixedType) -> None:
+    xs = data.draw(doubles_near(fmt))
+    raw, n_ovf = fmt.quantize(np.array(xs), return_overflow=True)
+    expected = [oracle_assign(Fraction(x), fmt) for x in xs]
+    assert raw.dtype == (np.int64 if fmt.fits_int64 else object)
+    assert [int(v) for v in raw.tolist()] == [e[0] for e in expected]
+    assert n_ovf == sum(e[1] for e in expected)
+
+
+@settings(deadline=None)
+@given(data=st.data(), src=formats(), dst=formats())
+def test_cast_matches_oracle(data, src: FixedType, dst: FixedType) -> None:
+    raws = data.draw(st.lists(codes(src), min_size=1, max_size=24))
+    out, n_ovf = dst.cast(_as_array(raws, src), src, return_overflow=True)
+    expected = [oracle_assign(value_of(r, src), dst) for r in raws]
+    assert [int(v) for v in out.tolist()] == [e[0] for e in expected]
+    assert n_ovf == sum(e[1] for e in expected)
+    for r, (code, ovf) in zip(raws, expected, strict=True):
+        assert cast_int_scalar(r, src.frac_bits - dst.frac_bits, src.width, dst) == (code, ovf)
+        if src.fits_int64 and dst.fits_int64:
+            params = cast_params(src.frac_bits - dst.frac_bits, src.width, dst)
+            assert cast_one(np.int64(r), params) == (code, ovf)
+
+
+@settings(deadline=None)
+@given(data=st.data(), dst=formats(max_width=24))
+def test_cast_with_same_int_bits_rounding_carry(data, dst: FixedType) -> None:
+    """Sources with the destination's integer bits and more fraction bits: carries overflow."""
+    extra = data.draw(st.integers(1, 8))
+    src = FixedType(dst.width + extra, dst.int_bits, dst.signed)
+    raws = data.draw(st.lists(codes(src), min_size=1, max_size=16)) + [src.max_raw]
+    out = dst.cast(np.array(raws, dtype=np.int64), src)
+    assert out.tolist() == [oracle_assign(value_of(r, src), dst)[0] for r in raws]
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "raw"),
+    [
+        ("ap_fixed<8,3,AP_RND,AP_SAT>", 3.99, 127),  # rounding carry saturates at max
+        ("ap_fixed<8,3,AP_RND,AP_WRAP>", 3.984375, -128),  # the same carry wraps
+        ("ap_fixed<8,3,AP_RND_CONV>", 0.046875, 2),  # 1.5 LSB -> even
+        ("ap_fixed<8,3,AP_RND_CONV>", 0.015625, 0),  # 0.5 LSB -> even
+        ("ap_fixed<8,3,AP_RND_ZERO>", -0.046875, -1),  # -1.5 LSB -> toward zero
+        ("ap_fixed<8,3,AP_RND_INF>", -0.046875, -2),  # -1.5 LSB -> away from zero
+        ("ap_fixed<8,3,AP_RND_MIN_INF>", 0.046875, 1),
+        ("ap_fixed<8,3,AP_TRN_ZERO>", -0.04, -1),
+        ("ap_fixed<8,3>", -0.04, -2),  # AP_TRN floors
+        ("ap_fixed<8,3,AP_TRN,AP_SAT_SYM>", -100.0, -127),
+        ("ap_fixed<8,3,AP_TRN,AP_SAT_ZERO>", 5.0, 0),
+        ("ap_ufixed<8,3,AP_TRN,AP_SAT>", -1.0, 0),
+        ("ap_fixed<8,8,AP_TRN,AP_WRAP,2>", 130.0, 66),  # 0b1000_0010 -> 0b0100_0010
+        ("ap_fixed<8,8,AP_TRN,AP_WRAP_SM>", 130.0, 125),  # -126 complemented
+        ("ap_fixed<8,-2>", 0.01, 10),  # I < 0: LSB 2**-10
+        ("ap_fixed<4,10>", 100.0, 1),  # I > W: LSB 64
+    ],
+)
+def test_known_assignments(text: str, x: float, raw: int) -> None:
+    fmt = FixedType.parse(text)
+    assert int(fmt.quantize(np.array([x]))[0]) == raw
+    assert oracle_assign(Fraction(x), fmt)[0] == raw
+
+
+def test_values_near_two_to_the_63() -> None:
+    wide = FixedType(64, 64)
+    raws = np.array([wide.max_raw, wide.min_raw, wide.max_raw - 1, -5], dtype=np.int64)
+    narrow = FixedType(62, 60, True, Rounding.RND_CONV, Overflow.SAT)
+    out = narrow.cast(raws, wide)
+    assert out.tolist() == [oracle_assign(value_of(int(r), wide), narrow)[0] for r in raws]
+    big = FixedType(64, 10, False, Rounding.RND)
+    got = big.quantize(np.array([1023.9999, 0.5]))
+    assert got.dtype == object
+    assert got.tolist() == [oracle_assign(Fraction(v), big)[0] for v in (1023.9999, 0.5)]
+    assert FixedType(64, 64).to_float(np.array([2**63 - 1]))[0] == 2.0**63
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_quantize_rejects_nan_and_inf(bad: float) -> None:
+    with pytest.raises(UsageError, match="NaN or infinite"):
+        FixedType(8, 3).quantize(np.array([0.0, bad]))
+
+
+def test_cast_rejects_codes_outside_the_source_format() -> None:
+    with pytest.raises(UsageError, match=r"\[-128, 127\]"):
+        FixedType(16, 6).cast(np.array([200]), FixedType(8, 3))
+    with pytest.raises(UsageError, match="integer codes"):
+        FixedType(16, 6).cast(np.array([0.5]), FixedType(8, 3))
+
+
+def test_to_float_is_exact_within_53_bits() -> None:
+    fmt = FixedType(20, 4)
+    raws = np.arange(fmt.min_raw, fmt.max_raw + 1, 997, dtype=np.int64)
+    assert fmt.to_float(raws).tolist() == [float(value_of(int(r), fmt)) for r in raws]
+    np.testing.assert_array_equal(fmt.quantize(fmt.to_float(raws)), raws)
