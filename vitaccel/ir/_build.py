@@ -135,7 +135,8 @@ def _norm_plan(name: str, ln: Any, x: str, shape: tuple[int, ...], cfg: Any,
                numerics: Numerics) -> Plan:
     return Plan(
         name, "layernorm", (x,), shape, "act",
-        attrs={"variant": VariantRef("layernorm", numerics.layernorm), "eps": float(ln.eps)},
+        attrs={"variant": VariantRef("layernorm", numerics.layernorm, (("eps", float(ln.eps)),)),
+               "eps": float(ln.eps)},
         params={"gamma": (_np(ln.weight), "norm.gamma"), "beta": (_np(ln.bias), "norm.beta")},
     )
 

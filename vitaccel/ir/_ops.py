@@ -69,5 +69,13 @@ OPS: dict[str, OpSpec] = {
             ("pooling", "acc_t", "product_t"),
             ("weight", "bias"),
         ),
+        OpSpec(
+            "moe",
+            "task-gated mixture of experts: gate, top-k, gather -> expert MLP -> scaled scatter,"
+            " residual add (vitaccel.units.moe)",
+            ("num_experts", "top_k", "acc_t", "product_t", "softmax", "gelu", "hidden_t",
+             "scaled_t", "combine_t", "select"),
+            ("gate_weight", "gate_bias", "fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias"),
+        ),
     )
 }

@@ -72,6 +72,9 @@ CORE_ROLES: dict[str, str] = {
     "head.weight": "classifier weights",
     "head.bias": "classifier bias",
     "logits": "classifier output",
+    "moe.hidden": "expert hidden buffer (GELU output of an expert's fc1)",
+    "moe.scaled": "gate probability times expert output, cast before the scatter add",
+    "moe.accum": "MoE scatter accumulator out[p] (starts at 0, one add per selected expert)",
 }
 
 _AUTO_RE = re.compile(r"^auto(_unsigned)?(?:<\s*(\d+)\s*>)?$")
@@ -246,6 +249,9 @@ _EDGE_MOE = {
     "head.weight": _p("ap_fixed<16,2>"),
     "head.bias": _p("ap_fixed<16,5>"),
     "logits": _p("ap_fixed<32,10>"),
+    "moe.hidden": _p("ap_fixed<32,10>"),
+    "moe.scaled": _p("ap_fixed<32,10>"),
+    "moe.accum": _p("ap_fixed<32,10>"),
 }
 
 _W16A16 = {
@@ -266,6 +272,9 @@ _W16A16 = {
     "head.weight": Auto(16),
     "head.bias": Auto(16),
     "logits": Auto(16),
+    "moe.hidden": _p("ap_fixed<16,6>"),
+    "moe.scaled": _p("ap_fixed<48,20>"),
+    "moe.accum": _p("ap_fixed<48,20>"),
 }
 
 _W8A8 = {
@@ -286,12 +295,58 @@ _W8A8 = {
     "head.weight": Auto(8),
     "head.bias": Auto(16),
     "logits": Auto(16),
+    "moe.hidden": _p("ap_fixed<8,4>"),
+    "moe.scaled": _p("ap_fixed<32,16>"),
+    "moe.accum": _p("ap_fixed<32,16>"),
 }
 
+# Internal formats of the nonlinear units (roles declared by the unit variants).
+_UNITS_32 = {
+    "softmax.z": _p("ap_fixed<32,12>"),
+    "softmax.exp": _p("ap_ufixed<18,1>"),
+    "softmax.sum": _p("ap_ufixed<32,10>"),
+    "softmax.recip_table": _p("ap_ufixed<18,1>"),
+    "softmax.recip": _p("ap_ufixed<32,1>"),
+    "softmax.prob": _p("ap_ufixed<24,1>"),
+    "gelu.table": _p("ap_ufixed<22,0>"),
+    "gelu.poly": _p("ap_fixed<32,10>"),
+    "gelu.out": _p("ap_fixed<32,10>"),
+    "layernorm.mean": _p("ap_fixed<32,10>"),
+    "layernorm.centered": _p("ap_fixed<32,10>"),
+    "layernorm.var": _p("ap_ufixed<40,20>"),
+    "layernorm.rsqrt_table": _p("ap_ufixed<18,1>"),
+    "layernorm.rsqrt": _p("ap_ufixed<32,11>"),
+    "layernorm.sqrt": _p("ap_ufixed<32,12>"),
+    "layernorm.norm": _p("ap_fixed<32,8>"),
+    "layernorm.out": _p("ap_fixed<32,10>"),
+}
+
+_UNITS_16 = {
+    "softmax.z": _p("ap_fixed<24,12>"),
+    "softmax.exp": _p("ap_ufixed<16,1>"),
+    "softmax.sum": _p("ap_ufixed<24,10>"),
+    "softmax.recip_table": _p("ap_ufixed<16,1>"),
+    "softmax.recip": _p("ap_ufixed<24,1>"),
+    "softmax.prob": _p("ap_ufixed<16,1>"),
+    "gelu.table": _p("ap_ufixed<16,0>"),
+    "gelu.poly": _p("ap_fixed<24,10>"),
+    "gelu.out": _p("ap_fixed<24,10>"),
+    "layernorm.mean": _p("ap_fixed<24,10>"),
+    "layernorm.centered": _p("ap_fixed<24,10>"),
+    "layernorm.var": _p("ap_ufixed<32,16>"),
+    "layernorm.rsqrt_table": _p("ap_ufixed<16,1>"),
+    "layernorm.rsqrt": _p("ap_ufixed<24,11>"),
+    "layernorm.sqrt": _p("ap_ufixed<24,12>"),
+    "layernorm.norm": _p("ap_fixed<24,8>"),
+    "layernorm.out": _p("ap_fixed<24,8>"),
+}
+
+_UNITS_8 = {**_UNITS_16, "softmax.prob": _p("ap_ufixed<9,1>")}
+
 PRECISION_PRESETS: dict[str, Precision] = {
-    "edge-moe": Precision("edge-moe", _EDGE_MOE),
-    "w16a16": Precision("w16a16", _W16A16),
-    "w8a8": Precision("w8a8", _W8A8),
+    "edge-moe": Precision("edge-moe", {**_UNITS_32, **_EDGE_MOE}),
+    "w16a16": Precision("w16a16", {**_UNITS_16, **_W16A16}),
+    "w8a8": Precision("w8a8", {**_UNITS_8, **_W8A8}),
 }
 
 
