@@ -10,7 +10,7 @@ import numpy as np
 
 from vitaccel.fixed import FixedType
 from vitaccel.ir import Node
-from vitaccel.units import attention, embed, head, linear, norm
+from vitaccel.units import attention, embed, head, linear, moe, norm
 
 __all__ = ["SimContext", "SIM", "REFERENCE", "register"]
 
@@ -26,12 +26,17 @@ class SimContext:
     overflow : dict
         ``{node name: {role: count}}`` of values that overflowed (saturated or wrapped).
     reports : dict
-        Extra per-node reports units produce (expert load, exit decisions, ...).
+        Per-image reports units produce, ``{kind: {node name: array (rows, ...)}}`` with one
+        row per image of the node's input batch (expert load, exit decisions, ...).
+    stop : np.ndarray or None
+        Set by an exit head: bool (rows,), the images whose exit rule fired; the simulator
+        reads and clears it after the node (and, with early exit, stops computing them).
     """
 
     task: int = 0
     overflow: dict[str, dict[str, int]] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
+    stop: np.ndarray | None = None
 
     def counter(self, node: Node) -> dict[str, int]:
         return self.overflow.setdefault(node.name, {})
@@ -62,3 +67,9 @@ register("layernorm", *_pure(norm.simulate, norm.reference))
 register("linear", *_pure(linear.simulate, linear.reference))
 register("attention", *_pure(attention.simulate, attention.reference))
 register("head", *_pure(head.simulate, head.reference))
+register(
+    "moe",
+    lambda node, xs, fmts, ctx: moe.simulate(node, xs, fmts, ctx.task, ctx.counter(node),
+                                             ctx.reports),
+    moe.reference,
+)

@@ -31,9 +31,17 @@ class SimResult:
         ``{node: {role: count}}``: values that overflowed (saturated or wrapped) per internal
         role; ``input`` counts pixels outside the input format.
     reports : dict
-        Extra per-node reports (expert load, exit decisions).
+        Per-image reports by kind and node: ``{kind: {node: array (B, ...)}}``, e.g.
+        ``expert_load`` (B, E) tokens per expert, ``active_experts`` (B, E),
+        ``exit_score`` (B,) raw decision scores and ``exit_fire`` (B,) of exit heads. Rows of
+        images that exited before the node ran are zero.
     task : int
         Task index used.
+    exit_index : np.ndarray or None
+        Graphs with exit heads: per image, the exit taken (``j`` for exit head ``j``, the
+        number of exit heads for the final head); None otherwise.
+    skipped : dict
+        ``{node: images not computed}`` (images that had exited before the node).
     """
 
     graph: Graph
@@ -42,6 +50,8 @@ class SimResult:
     overflow: dict[str, dict[str, int]] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
     task: int = 0
+    exit_index: np.ndarray | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def value(self, name: str) -> np.ndarray:
         """Float64 values of an output (or kept) tensor."""
@@ -86,8 +96,21 @@ def _merge(total: dict[str, dict[str, int]], part: Mapping[str, Mapping[str, int
             acc[role] = acc.get(role, 0) + n
 
 
+def _exit_nodes(graph: Graph) -> list[str]:
+    return [n.name for n in graph if n.op == "exit_head"]
+
+
+def _expand(a: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Rows ``a`` of the images ``rows`` of a chunk of ``n`` images; other rows zero."""
+    if len(rows) == n:
+        return a
+    full = np.zeros((n, *a.shape[1:]), dtype=a.dtype)
+    full[rows] = a
+    return full
+
+
 def simulate(graph: Graph, images: Any, *, task: int = 0, keep: bool = False,
-             batch_size: int = 64) -> SimResult:
+             batch_size: int = 64, early_exit: bool = True) -> SimResult:
     """Simulate the quantized graph bit-accurately on float pixel images.
 
     Parameters
@@ -103,37 +126,78 @@ def simulate(graph: Graph, images: Any, *, task: int = 0, keep: bool = False,
         Keep every intermediate tensor in ``SimResult.tensors``.
     batch_size : int
         Images per chunk (memory bound; results do not depend on it).
+    early_exit : bool
+        Graphs with ``exit_head`` nodes: an image whose exit rule fires is not computed by
+        any later node, and its main output is that exit's logits. False computes every image
+        through every node (exit heads still run and report their decisions).
 
     Returns
     -------
     SimResult
+        ``outputs[graph.outputs[0]]`` holds, per image, the logits of the exit it took
+        (assigned into the main output's format); other outputs, kept tensors and reports have
+        zero rows for images that exited before their node ran.
     """
     x = check_images(graph, images)
     num_tasks = getattr(graph.model, "num_tasks", 1)
     if not 0 <= task < num_tasks:
         raise UsageError(f"task: expected 0..{num_tasks - 1} for model {graph.name!r}, got {task}")
     result = SimResult(graph, {}, overflow={}, task=task)
+    exits = _exit_nodes(graph)
+    main = graph.outputs[0]
+    main_t = graph.spec(main)[1]
     chunks: dict[str, list[np.ndarray]] = {}
+    reports: dict[str, dict[str, list[np.ndarray]]] = {}
+    taken: list[np.ndarray] = []
     wanted = [n.name for n in graph] if keep else list(graph.outputs)
     for start in range(0, x.shape[0], batch_size):
         ctx = SimContext(task=task)
         raw, n = graph.input_fmt.quantize(x[start:start + batch_size], return_overflow=True)
         if n:
             ctx.overflow[INPUT] = {"input": int(n)}
+        size = raw.shape[0]
+        alive = np.arange(size)
         values = {INPUT: raw}
         fmts = {INPUT: graph.input_fmt}
+        full: dict[str, np.ndarray] = {}
+        chosen = np.zeros((size, *graph.spec(main)[0]), dtype=np.int64)
+        index = np.full(size, len(exits), dtype=np.int64)
         for node in graph:
+            fmts[node.name] = node.fmt
+            result.skipped[node.name] = result.skipped.get(node.name, 0) + size - len(alive)
+            if len(alive) == 0:
+                continue
             values[node.name] = SIM[node.op](
                 node, [values[i] for i in node.inputs], [fmts[i] for i in node.inputs], ctx
             )
-            fmts[node.name] = node.fmt
+            for per_node in ctx.reports.values():
+                if node.name in per_node:
+                    per_node[node.name] = _expand(per_node[node.name], alive, size)
+            if node.name in wanted:
+                full[node.name] = _expand(values[node.name], alive, size)
+            stop, ctx.stop = ctx.stop, None
+            if early_exit and stop is not None and stop.any():
+                chosen[alive[stop]] = main_t.cast(values[node.name][stop], node.fmt)
+                index[alive[stop]] = node.attrs["exit_index"]
+                alive = alive[~stop]
+                values = {k: v[~stop] for k, v in values.items()}
+        if len(alive):
+            chosen[alive] = values[main]
+        full[main] = chosen
         for name in wanted:
-            chunks.setdefault(name, []).append(values[name])
+            chunks.setdefault(name, []).append(full.get(name, np.zeros(
+                (size, *graph.spec(name)[0]), dtype=np.int64)))
+        taken.append(index)
         _merge(result.overflow, ctx.overflow)
-        for key, rep in ctx.reports.items():
-            result.reports.setdefault(key, []).append(rep)
+        for key, per_node in ctx.reports.items():
+            for name, rep in per_node.items():
+                reports.setdefault(key, {}).setdefault(name, []).append(rep)
     stacked = {k: np.concatenate(v) for k, v in chunks.items()}
     result.outputs = {k: stacked[k] for k in graph.outputs}
+    result.reports = {k: {name: np.concatenate(v) for name, v in per_node.items()}
+                      for k, per_node in reports.items()}
+    if exits:
+        result.exit_index = np.concatenate(taken)
     if keep:
         result.tensors = stacked
     return result
