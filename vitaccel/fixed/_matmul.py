@@ -195,9 +195,11 @@ def fixed_matmul(
     if not mt.fits_int64:
         raise UsageError(f"fixed_matmul: the exact product {mt} does not fit int64")
     pt = mt if product_t is None else product_t
-    st = add_type(acc_t, pt)
-    if not st.fits_int64:
-        raise UsageError(f"fixed_matmul: the accumulator sum {st} does not fit int64")
+    try:
+        st = add_type(acc_t, pt)
+    except UsageError:  # wider than 64 bits
+        st = None
+    sum_fits = st is not None and st.fits_int64
     k_len, n_cols = w.shape
     if bias_raw is None:
         acc0 = np.zeros(n_cols, np.int64)
@@ -211,7 +213,7 @@ def fixed_matmul(
         acc0, ovf0 = cast_raw(b, bias_t, acc_t)
     acc0_range = (int(acc0.min()), int(acc0.max())) if n_cols else (0, 0)
     batch = x.shape[:-1]
-    x2 = x.reshape(-1, k_len)
+    x2 = x.reshape(int(np.prod(batch)), k_len)
     legal = legal_paths(
         (x_lo, x_hi),
         (w_lo, w_hi),
@@ -223,6 +225,16 @@ def fixed_matmul(
         product_t,
         return_overflow,
     )
+    if not sum_fits:  # the per-step sum acc + p needs more than int64
+        legal.pop("exact")
+        if return_overflow:
+            legal.pop("wrap", None)
+        if not legal:
+            raise UsageError(
+                f"fixed_matmul: the sum of {acc_t} and {pt} does not fit int64 and no BLAS "
+                "path (nor, without overflow counting, the wrap path) is provably exact; "
+                "narrow acc_t"
+            )
     chosen = next(iter(legal)) if path is None else path
     if chosen not in PATHS:
         raise UsageError(f"fixed_matmul: path must be one of {PATHS}, got {path!r}")

@@ -1,0 +1,225 @@
+"""fixed_matmul: every exact path agrees with a scalar oracle of the hardware loop."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from _fixed_oracle import formats, oracle_assign, value_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vitaccel.errors import UsageError
+from vitaccel.fixed import FixedType, Overflow, Rounding, fixed_matmul
+from vitaccel.fixed._matmul import PATHS, legal_paths
+
+EDGE_ACT = FixedType.parse("ap_fixed<32,10>")
+EDGE_WGT = FixedType.parse("ap_fixed<16,2>")
+
+
+def oracle_matmul(x, x_t, w, w_t, acc_t, product_t, bias, bias_t):
+    """The hardware loop on Fractions: assignment after every product and every addition."""
+    m_rows, k_len = x.shape
+    n_cols = w.shape[1]
+    out = np.zeros((m_rows, n_cols), dtype=np.int64)
+    n_ovf = 0
+    for m in range(m_rows):
+        for n in range(n_cols):
+            flag = False
+            acc = 0
+            if bias is not None:
+                acc, flag = oracle_assign(value_of(int(bias[n]), bias_t), acc_t)
+            for k in range(k_len):
+                p = value_of(int(x[m, k]), x_t) * value_of(int(w[k, n]), w_t)
+                if product_t is not None:
+                    code, o = oracle_assign(p, product_t)
+                    p, flag = value_of(code, product_t), flag or o
+                acc, o = oracle_assign(value_of(acc, acc_t) + p, acc_t)
+                flag = flag or o
+            out[m, n] = acc
+            n_ovf += flag
+    return out, n_ovf
+
+
+def _all_paths(x, x_t, w, w_t, **kw):
+    x_r = (int(x.min()), int(x.max())) if x.size else (0, 0)
+    w_r = (int(w.min()), int(w.max())) if w.size else (0, 0)
+    acc_t = kw["acc_t"]
+    acc0 = (0, 0)
+    if kw.get("bias_raw") is not None:
+        cast = acc_t.cast(kw["bias_raw"], kw["bias_t"])
+        acc0 = (int(cast.min()), int(cast.max()))
+    legal = legal_paths(x_r, w_r, acc0, w.shape[0], x_t, w_t, acc_t, kw.get("product_t"), True)
+    return {p: fixed_matmul(x, x_t, w, w_t, path=p, return_overflow=True, **kw) for p in legal}
+
+
+@st.composite
+def matmul_case(draw):
+    x_t = draw(formats(max_width=12))
+    w_t = draw(formats(max_width=12))
+    acc_t = draw(formats(max_width=30))
+    product_t = draw(st.none() | formats(max_width=24))
+    m, k, n = draw(st.integers(1, 3)), draw(st.integers(0, 6)), draw(st.integers(1, 3))
+    x = draw(st.lists(st.integers(x_t.min_raw, x_t.max_raw), min_size=m * k, max_size=m * k))
+    w = draw(st.lists(st.integers(w_t.min_raw, w_t.max_raw), min_size=k * n, max_size=k * n))
+    bias_t = draw(st.none() | formats(max_width=20))
+    bias = None
+    if bias_t is not None:
+        bias = draw(st.lists(st.integers(bias_t.min_raw, bias_t.max_raw), min_size=n, max_size=n))
+        bias = np.array(bias, dtype=np.int64)
+    x = np.array(x, dtype=np.int64).reshape(m, k)
+    w = np.array(w, dtype=np.int64).reshape(k, n)
+    return x, x_t, w, w_t, acc_t, product_t, bias, bias_t
+
+
+@settings(deadline=None, max_examples=60)
+@given(case=matmul_case())
+def test_every_path_matches_the_oracle(case) -> None:
+    x, x_t, w, w_t, acc_t, product_t, bias, bias_t = case
+    expected = oracle_matmul(x, x_t, w, w_t, acc_t, product_t, bias, bias_t)
+    results = _all_paths(
+        x, x_t, w, w_t, acc_t=acc_t, product_t=product_t, bias_raw=bias, bias_t=bias_t
+    )
+    assert "exact" in results
+    for path, (raw, n_ovf) in results.items():
+        np.testing.assert_array_equal(raw, expected[0], err_msg=path)
+        assert n_ovf == expected[1], path
+
+
+@settings(deadline=None, max_examples=25)
+@given(seed=st.integers(0, 2**32 - 1), acc_bits=st.integers(14, 40))
+def test_fast_paths_equal_exact_on_larger_random_products(seed: int, acc_bits: int) -> None:
+    rng = np.random.default_rng(seed)
+    x_t, w_t = FixedType(8, 3), FixedType(8, 1)
+    m, k, n = rng.integers(1, 20), rng.integers(1, 200), rng.integers(1, 20)
+    x = rng.integers(x_t.min_raw, x_t.max_raw + 1, (m, k))
+    w = rng.integers(w_t.min_raw, w_t.max_raw + 1, (k, n))
+    for overflow in (Overflow.WRAP, Overflow.SAT):
+        acc_t = FixedType(acc_bits, acc_bits - 12, True, Rounding.TRN, overflow)
+        results = _all_paths(x, x_t, w, w_t, acc_t=acc_t)
+        for path, (raw, n_ovf) in results.items():
+            np.testing.assert_array_equal(raw, results["exact"][0], err_msg=path)
+            assert n_ovf == results["exact"][1]
+
+
+def test_saturating_accumulator_differs_from_a_saturated_naive_sum() -> None:
+    one = FixedType.integer(8)
+    acc_t = FixedType(8, 8, True, Rounding.TRN, Overflow.SAT)
+    x = np.array([[100, 100, -100]])
+    w = np.array([[1], [1], [1]])
+    raw, n_ovf = fixed_matmul(x, one, w, one, acc_t=acc_t, return_overflow=True)
+    naive = int(np.clip(x @ w, acc_t.min_raw, acc_t.max_raw)[0, 0])
+    assert raw.tolist() == [[27]] and naive == 100 and n_ovf == 1
+    assert list(legal_paths((-100, 100), (1, 1), (0, 0), 3, one, one, acc_t, None, False)) == [
+        "exact"
+    ]
+    with pytest.raises(UsageError, match="not provably exact"):
+        fixed_matmul(x, one, w, one, acc_t=acc_t, path="blas64")
+
+
+def test_rounding_accumulator_is_applied_after_every_addition() -> None:
+    x_t = FixedType(8, 4)  # LSB 1/16
+    acc_t = FixedType(8, 6, True, Rounding.RND_CONV, Overflow.SAT)  # LSB 1/4
+    x = np.array([[2, 2, 2, 2]])  # 4 x 0.125: each step rounds 0.125 + acc half to even
+    w = np.array([[16], [16], [16], [16]])  # weights 1.0 in ap_fixed<8,4>
+    raw = fixed_matmul(x, x_t, w, x_t, acc_t=acc_t)
+    assert raw.tolist() == oracle_matmul(x, x_t, w, x_t, acc_t, None, None, None)[0].tolist()
+    assert raw.tolist() != [[2]]  # the exact sum 0.5 would be code 2
+
+
+def test_edge_moe_formats_take_the_wrap_path_and_match_exact() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.integers(-(2**31), 2**31, (5, 64))
+    w = rng.integers(-(2**15), 2**15, (64, 9))
+    bias_t = FixedType.parse("ap_fixed<16,7>")
+    bias = rng.integers(bias_t.min_raw, bias_t.max_raw + 1, 9)
+    kw = dict(acc_t=EDGE_ACT, product_t=EDGE_ACT, bias_raw=bias, bias_t=bias_t)
+    results = _all_paths(x, EDGE_ACT, w, EDGE_WGT, **kw)
+    assert list(results) == ["wrap", "exact"]
+    np.testing.assert_array_equal(results["wrap"][0], results["exact"][0])
+    assert results["wrap"][1] == results["exact"][1] > 0
+    small = oracle_matmul(
+        x[:2, :6], EDGE_ACT, w[:6, :3], EDGE_WGT, EDGE_ACT, EDGE_ACT, bias[:3], bias_t
+    )[0]
+    got = fixed_matmul(
+        x[:2, :6],
+        EDGE_ACT,
+        w[:6, :3],
+        EDGE_WGT,
+        acc_t=EDGE_ACT,
+        product_t=EDGE_ACT,
+        bias_raw=bias[:3],
+        bias_t=bias_t,
+    )
+    np.testing.assert_array_equal(got, small)
+
+
+def test_path_choice_follows_the_data_bound() -> None:
+    x_t, w_t = FixedType(8, 3), FixedType(8, 1)
+    full = FixedType(24, 12)
+    paths = legal_paths((-128, 127), (-128, 127), (0, 0), 768, x_t, w_t, full, None, False)
+    assert next(iter(paths)) == "blas32"
+    sat = full.with_modes(overflow=Overflow.SAT)
+    assert (
+        next(iter(legal_paths((-128, 127), (-128, 127), (0, 0), 192, x_t, w_t, sat, None, False)))
+        == "blas32"
+    )
+    # 2**14 per product * 2**10 terms exceeds 2**23: a saturating accumulator must go exact
+    assert (
+        next(iter(legal_paths((-128, 127), (-128, 127), (0, 0), 1024, x_t, w_t, sat, None, False)))
+        == "exact"
+    )
+    # large operands: float32 products are inexact, float64 with K chunks is exact
+    big = FixedType(32, 10)
+    paths = legal_paths(
+        (-(2**31), 2**31 - 1),
+        (-(2**15), 2**15 - 1),
+        (0, 0),
+        768,
+        big,
+        EDGE_WGT,
+        FixedType(64, 28),
+        None,
+        False,
+    )
+    assert next(iter(paths)) == "blas64" and paths["blas64"] == 128  # 2**53 // 2**46
+
+
+def test_batch_dims_and_chunked_blas_match_exact() -> None:
+    rng = np.random.default_rng(3)
+    big = FixedType(32, 10)
+    x = rng.integers(-(2**31), 2**31, (2, 3, 300))
+    x[0, 0, :] = -(2**31)
+    w = rng.integers(-(2**15), 2**15, (300, 4))
+    w[:, 0] = -(2**15)
+    acc_t = FixedType(62, 26)  # same LSB as the exact product
+    fast = fixed_matmul(x, big, w, EDGE_WGT, acc_t=acc_t)
+    exact = fixed_matmul(x, big, w, EDGE_WGT, acc_t=acc_t, path="exact")
+    assert fast.shape == (2, 3, 4)
+    np.testing.assert_array_equal(fast, exact)
+    np.testing.assert_array_equal(fast, x @ w)  # int64 reference: |sum| < 300 * 2**46
+    assert fast[0, 0, 0] == 300 * 2**46  # beyond 2**53: only exact because K is chunked
+    acc64 = FixedType(64, 28)  # acc + p needs 65 bits: only the BLAS path is available
+    np.testing.assert_array_equal(fixed_matmul(x, big, w, EDGE_WGT, acc_t=acc64), fast)
+    with pytest.raises(UsageError, match="not provably exact"):
+        fixed_matmul(x, big, w, EDGE_WGT, acc_t=acc64, path="exact")
+
+
+def test_bad_arguments_are_refused() -> None:
+    t = FixedType(8, 3)
+    with pytest.raises(UsageError, match="shapes"):
+        fixed_matmul(np.zeros((2, 3), int), t, np.zeros((4, 2), int), t, acc_t=t)
+    with pytest.raises(UsageError, match="bias_t"):
+        fixed_matmul(
+            np.zeros((2, 3), int), t, np.zeros((3, 2), int), t, acc_t=t, bias_raw=np.zeros(2, int)
+        )
+    with pytest.raises(UsageError, match="path must be one of"):
+        fixed_matmul(np.zeros((2, 3), int), t, np.zeros((3, 2), int), t, acc_t=t, path="gpu")
+    with pytest.raises(UsageError, match=r"x_raw codes must lie in \[-128, 127\]"):
+        fixed_matmul(np.full((2, 3), 300), t, np.zeros((3, 2), int), t, acc_t=t)
+    assert set(PATHS) == {"blas32", "blas64", "wrap", "exact"}
+
+
+def test_oracle_helper_is_exact() -> None:
+    assert value_of(3, FixedType(8, 6)) == Fraction(3, 4)
