@@ -265,3 +265,27 @@ def test_registry_roles_and_build_errors() -> None:
         sm.stats(np.zeros((2, 4)), X_T)
     assert sm.exp_table.size == 513 and sm.recip_table.size == 65
     assert sm.out_t == F(EDGE["softmax.prob"])
+
+
+SUM_FORMATS = ["ap_ufixed<12,5,AP_TRN,AP_SAT>", "ap_ufixed<10,3>", "ap_fixed<14,6,AP_RND,AP_SAT>",
+               "ap_ufixed<12,4,AP_RND_CONV,AP_SAT_ZERO>", "ap_fixed<12,4,AP_RND_ZERO,AP_WRAP_SM>"]
+
+
+@pytest.mark.parametrize("sum_fmt", SUM_FORMATS)
+def test_running_sum_kernel_equals_numpy_loop(sum_fmt: str) -> None:
+    from vitaccel.units._running import running_sum
+
+    sum_t, term_t = F(sum_fmt), F("ap_ufixed<12,1>")
+    rng = np.random.default_rng(5)
+    term = rng.integers(0, 2**12, size=(300, 16))
+    new = rng.random((300, 16)) < 0.3
+    rshift = rng.integers(0, 3, size=(300, 16)) * (rng.random((300, 16)) < 0.2)
+    s0 = rng.integers(0, sum_t.max_raw + 1, size=300)
+    results = []
+    for use_kernel in (True, False):
+        ovf: dict[str, int] = {}
+        s = running_sum(s0, 1, term, term_t, sum_t, new=new, rshift=rshift, overflow=ovf,
+                        use_kernel=use_kernel)
+        results.append((s, ovf))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1] and results[0][1]["softmax.sum"] > 0

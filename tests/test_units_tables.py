@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vitaccel.errors import UsageError
@@ -141,3 +141,20 @@ def test_bad_tables_are_usage_errors() -> None:
         T.exp_neg_table(F("ap_ufixed<18,1>"), t_max=10.01)
     with pytest.raises(UsageError, match="step_log2 must lie"):
         T.Table("x", 0, 2, -5, np.array([0, 1]), F("ap_ufixed<8,1>"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["ap_fixed<16,4>", "ap_ufixed<12,2,AP_RND,AP_SAT>",
+                        "ap_fixed<20,3,AP_RND_CONV,AP_SAT_SYM>", "ap_fixed<10,6,AP_TRN_ZERO>",
+                        "ap_fixed<14,2,AP_RND_INF,AP_WRAP,2>", "ap_ufixed<8,8,AP_RND_MIN_INF>"]),
+       st.integers(0, 2**31))
+def test_kernel_assignment_equals_core_cast(dst_fmt: str, seed: int) -> None:
+    from vitaccel.units._ops import assign
+
+    src, dst = F("ap_fixed<40,12>"), F(dst_fmt)
+    raw = np.random.default_rng(seed).integers(src.min_raw, src.max_raw, size=5000)
+    ovf: dict[str, int] = {}
+    got = assign(dst, raw, src, ovf, "r")  # 5000 elements: the numba path
+    want, n = dst.cast(raw, src, return_overflow=True)
+    np.testing.assert_array_equal(got, want)
+    assert ovf.get("r", 0) == n

@@ -39,6 +39,7 @@ from vitaccel.units._ops import (
     scale_pow2,
     shift_floor,
 )
+from vitaccel.units._running import running_sum
 from vitaccel.units._variant import Variant
 from vitaccel.units.tables import Table, exp_neg_table, pow2_neg_table, reciprocal_table
 
@@ -268,21 +269,17 @@ class OnlineSoftmax(_ExpSoftmax):
     NAME: ClassVar[str] = "online"
 
     def _running(self, rows, x_t, overflow):
-        n = rows.shape[1]
-        m = rows[:, 0].copy()
-        s = assign(self.sum_t, np.ones_like(m), _ONE_T, overflow, "softmax.sum")
-        for k in range(1, n):
-            xk = rows[:, k]
-            e = self._exp_of_distance(np.abs(xk - m), x_t, overflow)
-            new = xk > m
-            if new.any():
-                scaled = mul_assign(self.sum_t, s[new], self.sum_t, e[new], self.exp_t,
-                                    overflow, "softmax.sum")
-                s[new] = self._add(scaled, np.ones_like(scaled), _ONE_T, overflow)
-            old = ~new
-            s[old] = self._add(s[old], e[old], self.exp_t, overflow)
-            m = np.where(new, xk, m)
-        return m, s
+        # The running max before each key is a prefix max; only the sum is sequential.
+        before = np.maximum.accumulate(rows, axis=1)[:, :-1]
+        later = rows[:, 1:]
+        e = np.zeros_like(rows)
+        e[:, 1:] = self._exp_of_distance(np.abs(later - before), x_t, overflow)
+        new = np.zeros(rows.shape, bool)
+        new[:, 1:] = later > before
+        s0 = assign(self.sum_t, np.ones(rows.shape[0], np.int64), _ONE_T, overflow,
+                    "softmax.sum")
+        s = running_sum(s0, 1, e, self.exp_t, self.sum_t, new=new, overflow=overflow)
+        return rows.max(axis=1), s
 
 
 @dataclass(frozen=True, eq=False)
@@ -296,9 +293,7 @@ class TwoPassSoftmax(_ExpSoftmax):
     def _running(self, rows, x_t, overflow):
         m = rows.max(axis=1)
         e = self._exp_of_distance(m[:, None] - rows, x_t, overflow)
-        s = np.zeros_like(m)
-        for k in range(rows.shape[1]):
-            s = self._add(s, e[:, k], self.exp_t, overflow)
+        s = running_sum(np.zeros_like(m), 0, e, self.exp_t, self.sum_t, overflow=overflow)
         return m, s
 
 
@@ -375,18 +370,13 @@ class Base2Softmax(Softmax):
 
     def _running(self, rows, x_t, overflow):
         z = self._z(rows, x_t, overflow)
-        c = self._ceil(z)
-        m = c[:, 0].copy()
-        s = assign(self.sum_t, self._pow2(z[:, 0], m, overflow), self.exp_t, overflow,
-                   "softmax.sum")
-        for k in range(1, rows.shape[1]):
-            new = c[:, k] > m
-            if new.any():
-                s[new] = scale_pow2(s[new], self.sum_t, m[new] - c[new, k], self.sum_t,
-                                    overflow, "softmax.sum")
-                m = np.where(new, c[:, k], m)
-            s = self._add(s, self._pow2(z[:, k], m, overflow), self.exp_t, overflow)
-        return m, s
+        m = np.maximum.accumulate(self._ceil(z), axis=1)  # the integer running max
+        p = self._pow2(z, m, overflow)
+        rshift = np.zeros_like(m)
+        rshift[:, 1:] = m[:, 1:] - m[:, :-1]
+        s0 = assign(self.sum_t, p[:, 0], self.exp_t, overflow, "softmax.sum")
+        s = running_sum(s0, 1, p, self.exp_t, self.sum_t, rshift=rshift, overflow=overflow)
+        return m[:, -1], s
 
     def _exp(self, x, x_t, m, overflow):
         return self._pow2(self._z(x, x_t, overflow), np.broadcast_to(m, x.shape), overflow)
