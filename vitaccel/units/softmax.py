@@ -81,13 +81,13 @@ def _streamed(scores: np.ndarray, order: object) -> np.ndarray:
     if o.dtype.kind not in "iu" or o.ndim == 0 or o.shape[-1] != n:
         raise UsageError(f"softmax order: expected integer permutations of {n} keys, "
                          f"got shape {o.shape} dtype {o.dtype}")
+    if not np.array_equal(np.sort(o, axis=-1), np.broadcast_to(np.arange(n), o.shape)):
+        raise UsageError("softmax order: every row must be a permutation of 0..N-1")
     try:
         o = np.broadcast_to(o, scores.shape)
     except ValueError:
         raise UsageError(f"softmax order: shape {o.shape} does not broadcast to scores "
                          f"{scores.shape}") from None
-    if not np.array_equal(np.sort(o, axis=-1), np.broadcast_to(np.arange(n), o.shape)):
-        raise UsageError("softmax order: every row must be a permutation of 0..N-1")
     return np.take_along_axis(scores, o.astype(np.int64), axis=-1)
 
 
