@@ -237,18 +237,19 @@ def test_ibert_exp_error_bound(k):
     assert rel[x > -1].max() < 4e-3 + 2 * s  # near 0 the polynomial error dominates
 
 
-@pytest.mark.parametrize("k", [4, 6, 8, 10])
+@pytest.mark.parametrize("k", [10, 12, 14])
 def test_ibert_gelu_error_bound(k):
     """Against the float I-BERT approximation x/2*(1 + erfA(x/1.4142)) the integer code is off by
     at most |x|/2 * eta, eta = 2|sf| + |a| s1 (2|b| + s1) + |a| s1^2 (floors of L/2^14, 1/sf,
     b/s1, c/s1^2); against exact GELU add |x|/2 * (eps_erf + 2/sqrt(pi) |x| |1/1.4142 - 1/sqrt2|)
-    with eps_erf = max|erfA - erf| = 0.0963 (erfA jumps to a*b^2 + 1 at 0+)."""
+    with eps_erf = max|erfA - erf| = 0.0963 (erfA jumps to a*b^2 + 1 at 0+). The floor of
+    L/2^14 costs |sf| = s^2/2 * 0.2888 * 2^14: the unit is only accurate for s <= 2^-10."""
     s = 2.0**-k
     a, b = -0.2888, -1.769
     s1 = s / 1.4142
     sf = s1**2 * a * 2**14
     eta = 2 * abs(sf) + abs(a) * s1 * (2 * abs(b) + s1) + abs(a) * s1**2
-    q = np.arange(math.floor(-6 / s), math.floor(6 / s) + 1, max(1, 2 ** (k - 8)), dtype=np.int64)
+    q = np.arange(math.floor(-6 / s), math.floor(6 / s) + 1, 2 ** (k - 8), dtype=np.int64)
     out, scale = ibert_gelu(q, s)
     x = q * s
     got = out.astype(np.float64) * scale
@@ -261,7 +262,9 @@ def test_ibert_gelu_error_bound(k):
     assert 0.0962 < eps_erf < 0.0964
     arg = 2 / math.sqrt(math.pi) * np.abs(x) * abs(1 / 1.4142 - 1 / math.sqrt(2))
     bound = np.abs(x) / 2 * (eta + eps_erf + 1e-9 + arg)
-    assert np.all(np.abs(got - x / 2 * (1 + erf)) <= bound + 1e-12)
+    err = np.abs(got - x / 2 * (1 + erf))
+    assert np.all(err <= bound + 1e-12)
+    assert err.max() < 0.025  # measured 0.0229 at k=10 (near |x| = 0.5, the erf jump at 0)
 
 
 def _shift_weights(t_abs: np.ndarray, s: float, big_l: float) -> tuple[np.ndarray, np.ndarray]:

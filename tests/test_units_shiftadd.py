@@ -37,8 +37,13 @@ def nearest_exp(value: F) -> int:
     return e + 1 if value * value >= F(2) ** (2 * e + 1) else e
 
 
-@given(st.lists(st.floats(-4, 4, allow_nan=False, allow_subnormal=False), min_size=1,
-                max_size=20), st.integers(-10, -2), st.integers(-1, 1))
+near_midpoint = st.builds(lambda p, d, s: s * math.sqrt(2) * 2.0**p * (1 + d),
+                          st.integers(-11, 1), st.floats(-0.02, 0.02), st.sampled_from([-1, 1]))
+
+
+@given(st.lists(st.one_of(st.floats(-4, 4, allow_nan=False, allow_subnormal=False),
+                          near_midpoint), min_size=1, max_size=20),
+       st.integers(-10, -2), st.integers(-1, 1))
 def test_to_power_of_two_matches_definition(w, p_min, p_max):
     sign, exp = to_power_of_two(np.array(w), p_min, p_max)
     assert sign.dtype == np.int8
