@@ -6,7 +6,7 @@ Everything works on int64 codes; the formats involved are checked to fit.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, fixed_mul
@@ -35,11 +35,11 @@ def count(overflow: dict[str, int] | None, role: str, n: int) -> None:
         overflow[role] = overflow.get(role, 0) + int(n)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _assign_kernel(raw: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, int]:
     out = np.empty_like(raw)
     ovf = np.zeros(raw.size, dtype=np.int64)
-    for i in prange(raw.size):
+    for i in range(raw.size):
         out[i], o = cast_one(raw[i], params)
         ovf[i] = o
     return out, ovf.sum()

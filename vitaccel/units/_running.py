@@ -14,7 +14,7 @@ every exact intermediate fits 62 bits; the numpy loop is the same recurrence oth
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from vitaccel.fixed import FixedType, add_type
 from vitaccel.fixed._kernels import cast_one, cast_params
@@ -25,12 +25,12 @@ __all__ = ["running_sum"]
 _ONE_T = FixedType(1, 1, False)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _kernel(s0, start, term, new, rshift, mul_c, add_c, one_c, s_left, t_left, o_left, one):
     rows, n = term.shape
     out = s0.copy()
     ovf = np.zeros(rows, dtype=np.int64)
-    for r in prange(rows):
+    for r in range(rows):
         v = out[r]
         c = 0
         for k in range(start, n):
