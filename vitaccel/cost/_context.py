@@ -9,7 +9,9 @@ DRAM model (an estimate; peak figures, no refresh or page-miss losses):
 * Units exchange activations through DRAM buffers (as Edge-MoE does); the reads and writes
   are streamed in a dataflow region, so they overlap with the unit's compute.
 * Weight buffering (``linear.weight_buffering``): ``pingpong`` loads the next layer's weights
-  while this one computes, so latency = max(compute, all transfers); ``single`` loads the
+  while this one computes; each node is charged latency = max(compute, all its transfers)
+  (its own load hides behind an equal share of compute: the steady-state approximation of
+  overlapping a load with the previous node); ``single`` loads the
   weights first, then computes: latency = weight load + max(compute, activation transfers);
   ``resident`` keeps every weight on chip after a one-time load before the first image
   (reported as ``CostReport.setup_cycles``, not per image): latency = max(compute,
@@ -23,6 +25,7 @@ Energy: DSP MACs at ``dsp_mac_pj`` per DSP slice used by the product; block-RAM 
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Callable, Mapping
@@ -31,10 +34,17 @@ from typing import Any
 
 from vitaccel.cost._types import NO_RESOURCES, Resources, UnitCost
 from vitaccel.errors import UsageError
+from vitaccel.hw._power import default_energy_model
 
 __all__ = ["CostContext", "graph_work"]
 
 _WORK_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@functools.lru_cache(maxsize=256)
+def _energy_model(family: str, memory_type: str, overrides: Any) -> Any:
+    """``HwConfig.energy_model`` for these inputs (cached: it validates on construction)."""
+    return overrides.apply(default_energy_model(family, memory_type))
 
 
 def graph_work(graph: Any) -> dict[str, Any]:
@@ -69,11 +79,11 @@ class CostContext:
         self.port_bpc = hw.memory.dram_port_width_bits / 8
         self.ports = hw.memory.num_dram_ports
         self.board_bpc = hw.board.dram_bandwidth_gbps * 1e3 / hw.clock_mhz
-        self.energy = hw.energy_model
+        self.energy = _energy_model(hw.board.family, hw.board.memory_type, hw.energy)
         self.dsp_kind = hw.board.dsp_kind
         self.uram = hw.board.uram > 0
         self.lanes = hw.attention.head_dim_lanes
-        self._work = graph_work(self.graph)
+        self.summaries = graph_work(self.graph)
 
     # -------------------------------------------------------------- caching
     def work(self, node: Any, extract: Callable[[Any, Any], Any]) -> Any:
@@ -82,11 +92,11 @@ class CostContext:
         Equal summaries of different nodes are interned into one object, so that
         :meth:`memo` can key on identity.
         """
-        w = self._work.get(node.name)
+        w = self.summaries.get(node.name)
         if w is None:
             w = extract(node, self.graph)
-            w = self._work.setdefault(("interned", w), w)
-            self._work[node.name] = w
+            w = self.summaries.setdefault(("interned", w), w)
+            self.summaries[node.name] = w
         return w
 
     def memo(self, op: str, work: Any, compute: Callable[[], Any]) -> Any:

@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from vitaccel.cost._context import CostContext
-from vitaccel.cost._hwmath import LOGIC
+from vitaccel.cost._context import CostContext, graph_work
+from vitaccel.cost._hwmath import LOGIC, storage_bytes
 from vitaccel.cost._registry import COST
 from vitaccel.cost._report import CostReport
 from vitaccel.cost._types import NO_RESOURCES, Resources, UnitCost
@@ -57,13 +57,24 @@ def estimate(
     """
     ctx = CostContext(hw, graph, dict(expert_load or {}))
     _check_expert_load(graph, ctx.expert_load)
+    summaries = ctx.summaries
+    # Nodes of one op with the same (interned) hardware-independent summary cost the same;
+    # MoE nodes with an explicit expert load are priced individually.
+    done: dict[tuple[str, int], UnitCost] = {}
     costs: list[UnitCost] = []
     for node in graph.nodes:
-        fn = COST.get(node.op)
-        if fn is None:
-            raise UsageError(f"node {node.name!r}: no cost function for op {node.op!r} "
-                             f"(known: {', '.join(sorted(COST))})")
-        c = fn(node, graph, hw, ctx)
+        work = summaries.get(node.name)
+        shared = node.name not in ctx.expert_load
+        c = done.get((node.op, id(work))) if work is not None and shared else None
+        if c is None:
+            fn = COST.get(node.op)
+            if fn is None:
+                raise UsageError(f"node {node.name!r}: no cost function for op {node.op!r} "
+                                 f"(known: {', '.join(sorted(COST))})")
+            c = fn(node, graph, hw, ctx)
+            work = summaries.get(node.name)
+            if work is not None and shared:
+                done[(node.op, id(work))] = c
         if c.name != node.name:
             c = _renamed(c, node.name)
         costs.append(c)
@@ -111,18 +122,27 @@ def _fractions(graph: Any, given: Mapping[str, float] | None) -> dict[str, float
 def _report(graph: Any, hw: Any, costs: tuple[UnitCost, ...],
             fractions: dict[str, float]) -> CostReport:
     units: dict[str, Resources] = {}
+    seen: set[int] = set()
     storage = NO_RESOURCES
+    total_cycles = 0
+    energy_pj = 0.0
+    cycles = energy = 0.0  # expected values over the exit distribution
     for c in costs:
-        prev = units.get(c.unit)
-        if prev is None:
-            units[c.unit] = c.resources
-        elif c.resources is not prev:
-            units[c.unit] = prev.max(c.resources)
-        for unit, res in c.aux:
-            prev = units.get(unit)
-            units[unit] = res if prev is None else prev.max(res)
+        total_cycles += c.latency_cycles
+        energy_pj += c.dsp_pj + c.bram_pj + c.dram_pj + c.logic_pj
+        if fractions:
+            p = fractions.get(c.name, 0.0)
+            cycles += p * total_cycles
+            energy += p * energy_pj
+        if id(c.resources) not in seen:
+            seen.add(id(c.resources))
+            for unit, res in ((c.unit, c.resources),) + c.aux:
+                prev = units.get(unit)
+                units[unit] = res if prev is None else prev.max(res)
         if c.storage is not NO_RESOURCES:
             storage = storage + c.storage
+    if not fractions:
+        cycles, energy = float(total_cycles), energy_pj
     ports = hw.memory.num_dram_ports
     interface = Resources(lut=ports * LOGIC.axi_port_lut, ff=ports * LOGIC.axi_port_ff)
     total = storage + interface
@@ -130,42 +150,25 @@ def _report(graph: Any, hw: Any, costs: tuple[UnitCost, ...],
         total = total + r
     board = hw.board
     available = Resources(board.dsp, 2 * board.bram36, board.uram, board.lut, board.ff)
-    total_cycles = sum(c.latency_cycles for c in costs)
-    cycles, energy_pj = _expected(graph, costs, fractions)
     seconds = cycles / (hw.clock_mhz * 1e6)
     setup = 0
     if hw.linear.weight_buffering == "resident":
-        ctx = CostContext(hw, graph)
-        setup = ctx.transfer_cycles(_all_param_bytes(graph), 0)
+        setup = CostContext(hw, graph).transfer_cycles(_all_param_bytes(graph), 0)
     return CostReport(
         graph=graph.name, hw=hw.name, board=board.name, clock_mhz=hw.clock_mhz,
         nodes=costs, units=units, storage=storage, interface=interface, resources=total,
         available=available, total_cycles=total_cycles, expected_cycles=cycles,
         setup_cycles=setup, static_power_w=board.static_power_w,
-        dynamic_power_w=energy_pj * 1e-12 / seconds,
-        energy_mj=(board.static_power_w * seconds + energy_pj * 1e-12) * 1e3,
+        dynamic_power_w=energy * 1e-12 / seconds,
+        energy_mj=(board.static_power_w * seconds + energy * 1e-12) * 1e3,
         exit_fractions=fractions,
     )
 
 
-def _expected(graph: Any, costs: tuple[UnitCost, ...],
-              fractions: dict[str, float]) -> tuple[float, float]:
-    """Expected (cycles, dynamic pJ) over the exit distribution (all nodes without one)."""
-    if not fractions:
-        return float(sum(c.latency_cycles for c in costs)), sum(c.energy_pj for c in costs)
-    cycles = energy = 0.0
-    cum_cycles = cum_energy = 0.0
-    for c in costs:
-        cum_cycles += c.latency_cycles
-        cum_energy += c.energy_pj
-        p = fractions.get(c.name, 0.0)
-        cycles += p * cum_cycles
-        energy += p * cum_energy
-    return cycles, energy
-
-
 def _all_param_bytes(graph: Any) -> int:
-    from vitaccel.cost._hwmath import storage_bytes
-
-    return sum(p.raw.size * storage_bytes(p.fmt.width) for n in graph.nodes
-               for p in n.params.values())
+    """Bytes of every parameter of the graph in DRAM (cached with the graph's summaries)."""
+    cache = graph_work(graph)
+    if "(param bytes)" not in cache:
+        cache["(param bytes)"] = sum(p.raw.size * storage_bytes(p.fmt.width)
+                                     for n in graph.nodes for p in n.params.values())
+    return cache["(param bytes)"]

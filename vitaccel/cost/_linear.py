@@ -24,6 +24,7 @@ lanes: ``tile_out`` evaluations in parallel, each with its own copy of the varia
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -35,8 +36,9 @@ from vitaccel.cost._hwmath import LOGIC, memory, multiplier, signed_bits, storag
 from vitaccel.cost._types import NO_RESOURCES, Resources, Tally, UnitCost
 from vitaccel.cost._variants import MUL_CYCLES, VariantCost, gelu_cost
 
-__all__ = ["EngineBuild", "EngineWork", "engine_build", "engine_cost", "head_cost",
-           "linear_cost", "mac_cycles", "patch_embed_cost", "pow2_shifts", "to_resources"]
+__all__ = ["EngineBuild", "EngineWork", "engine_build", "engine_cost", "engine_work",
+           "head_cost", "in_bytes", "linear_cost", "mac_cycles", "patch_embed_cost",
+           "pow2_shifts", "to_resources"]
 
 UNIT = "linear_engine"
 
@@ -86,17 +88,20 @@ def _param_bytes(node: Any, keys: tuple[str, ...]) -> int:
                for k in keys if k in node.params)
 
 
-def _engine_work(node: Any, graph: Any, rows: int, x_fmt: Any, in_bytes: int,
+def engine_work(node: Any, graph: Any, rows: int, x_fmt: Any, read_bytes: int,
                  weight_keys: tuple[str, ...], bias_keys: tuple[str, ...],
                  pool_tokens: int = 0) -> EngineWork:
-    """``x_fmt``: the engine's input operand format; ``in_bytes``: DRAM bytes read."""
+    """Summary of a linear-engine job on ``rows`` rows of ``node``'s weights.
+
+    ``x_fmt`` is the engine's input operand format; ``read_bytes`` the DRAM bytes read.
+    """
     w = node.params[weight_keys[0]]
-    n_out, n_in = w.shape
+    n_out, n_in = w.shape[0], int(np.prod(w.shape[1:]))  # depthwise (D, kh, kw): kh*kw taps
     acc = node.attrs["acc_t"]
     gelu = node.attrs.get("gelu")
     residual = bool(node.attrs.get("residual", False))
     out_elems = int(np.prod(node.shape))
-    act = in_bytes + out_elems * storage_bytes(node.fmt.width)
+    act = read_bytes + out_elems * storage_bytes(node.fmt.width)
     if residual:
         act += out_elems * storage_bytes(graph.spec(node.inputs[1])[1].width)
     shifts = min((pow2_shifts(node.params[k].raw) for k in weight_keys), default=0)
@@ -125,32 +130,38 @@ class EngineBuild:
 def engine_build(work: EngineWork, ctx: CostContext) -> EngineBuild:
     """Resources and pipeline depth of the linear engine for ``work`` (module docstring)."""
     lin = ctx.hw.linear
-    ti, to = lin.tile_in, lin.tile_out
+    return _engine_build(work, lin.tile_in, lin.tile_out, lin.weight_buffering, ctx.dsp_kind,
+                         ctx.uram)
+
+
+@functools.lru_cache(maxsize=4096)
+def _engine_build(work: EngineWork, ti: int, to: int, buffering: str, dsp_kind: str,
+                  uram: bool) -> EngineBuild:
     mult = multiplier(work.x_bits, work.w_bits, shared_operand=True,
                       pow2_b=work.pow2_shifts > 0, pow2_shifts=work.pow2_shifts,
-                      dsp_kind=ctx.dsp_kind)
+                      dsp_kind=dsp_kind)
     n_mult = ti * to
     t = Tally(lut=LOGIC.control_lut, ff=LOGIC.control_ff)
     t.mult(mult, n_mult)
     t.lut += math.ceil(n_mult * work.acc_bits * LOGIC.lut_per_adder_bit)
     t.ff += math.ceil(n_mult * work.acc_bits * LOGIC.ff_per_register_bit)
-    t.mem(memory(math.ceil(work.n_in / ti), work.x_width, ti, uram_available=ctx.uram))
+    t.mem(memory(math.ceil(work.n_in / ti), work.x_width, ti, uram_available=uram))
     wmem = memory(math.ceil(work.sets * work.n_out * work.n_in / n_mult), n_mult * work.w_width,
-                  uram_available=ctx.uram)
+                  uram_available=uram)
     bmem = memory(math.ceil(work.sets * work.n_out / to), to * work.bias_width,
-                  uram_available=ctx.uram)
+                  uram_available=uram)
     storage = NO_RESOURCES
-    if lin.weight_buffering == "resident":
+    if buffering == "resident":
         storage = Resources(bram18=wmem.bram18 + bmem.bram18, uram=wmem.uram + bmem.uram,
                             lut=wmem.lut + bmem.lut)
     else:
-        for _ in range(2 if lin.weight_buffering == "pingpong" else 1):
+        for _ in range(2 if buffering == "pingpong" else 1):
             t.mem(wmem)
             t.mem(bmem)
     depth = MUL_CYCLES + max(0, math.ceil(mult.dsp) - 1) + math.ceil(math.log2(ti)) + 2
     if work.gelu is not None:
         depth += work.gelu.latency_cycles
-        _gelu_lanes(t, work.gelu, to, ctx)
+        _gelu_lanes(t, work.gelu, to, dsp_kind)
     depth += int(work.residual)
     return EngineBuild(t.freeze(), storage, mult.dsp, depth)
 
@@ -161,41 +172,47 @@ def mac_cycles(rows: int, n_out: int, n_in: int, hw: Any) -> int:
     return (rows * -(-n_out // lin.tile_out) * -(-n_in // lin.tile_in)) * lin.pipeline_ii
 
 
-def engine_cost(node: Any, work: EngineWork, ctx: CostContext) -> UnitCost:
-    """Cost of running ``work`` on the linear engine (one weight load per image)."""
+def engine_cost(node: Any, work: EngineWork, ctx: CostContext,
+                extra_phases: tuple[tuple[str, int], ...] = (), extra_depth: int = 0,
+                aux: tuple[tuple[str, Resources], ...] = ()) -> UnitCost:
+    """Cost of running ``work`` on the linear engine (one weight load per image).
+
+    ``extra_phases`` (e.g. an exit decision) follow the MAC phase; ``extra_depth`` adds
+    pipeline depth; ``aux`` names further shared units the node uses.
+    """
     lin = ctx.hw.linear
     cycles = mac_cycles(work.rows, work.n_out, work.n_in, ctx.hw)
-    phases: tuple[tuple[str, int], ...] = (("mac", cycles),)
+    phases: tuple[tuple[str, int], ...] = (("mac", cycles),) + extra_phases
     if work.pool_tokens:
         phases = (("pool", work.pool_tokens * math.ceil(work.n_in / ctx.lanes)),) + phases
     build = engine_build(work, ctx)
     macs = work.rows * work.n_in * work.n_out
     return ctx.unit_cost(
-        node, UNIT, phases, build.depth, work.weight_bytes, work.act_bytes,
+        node, UNIT, phases, build.depth + extra_depth, work.weight_bytes, work.act_bytes,
         lin.weight_buffering, macs, build.resources, dsp_macs=macs * build.dsp_per_mac,
         mem_accesses=(cycles // lin.pipeline_ii) * lin.tile_in * lin.tile_out,
-        storage=build.storage,
+        storage=build.storage, aux=aux,
     )
 
 
-def _gelu_lanes(t: Tally, g: VariantCost, lanes: int, ctx: CostContext) -> None:
+def _gelu_lanes(t: Tally, g: VariantCost, lanes: int, dsp_kind: str) -> None:
     for rom in g.roms:
         t.mem(memory(rom.entries, rom.width, lanes))
         t.mult(multiplier(rom.diff_bits, rom.fraction_bits + 1, shared_operand=False,
-                          dsp_kind=ctx.dsp_kind), lanes)
+                          dsp_kind=dsp_kind), lanes)
     for a, b in g.mults:
-        t.mult(multiplier(a, b, shared_operand=False, dsp_kind=ctx.dsp_kind), lanes)
+        t.mult(multiplier(a, b, shared_operand=False, dsp_kind=dsp_kind), lanes)
 
 
 # ------------------------------------------------------------------ op entry points
-def _in_bytes(shape: tuple[int, ...], fmt: Any, elems: int | None = None) -> int:
+def in_bytes(shape: tuple[int, ...], fmt: Any, elems: int | None = None) -> int:
     return (int(np.prod(shape)) if elems is None else elems) * storage_bytes(fmt.width)
 
 
 def _linear_work(node: Any, graph: Any) -> EngineWork:
     shape, x_fmt = graph.spec(node.inputs[0])
     rows = int(np.prod(shape[:-1]))
-    return _engine_work(node, graph, rows, x_fmt, _in_bytes(shape, x_fmt), ("weight",),
+    return engine_work(node, graph, rows, x_fmt, in_bytes(shape, x_fmt), ("weight",),
                         ("bias",))
 
 
@@ -207,7 +224,7 @@ def linear_cost(node: Any, graph: Any, hw: Any, ctx: CostContext) -> UnitCost:
 
 def _patch_work(node: Any, graph: Any) -> EngineWork:
     shape, x_fmt = graph.spec(node.inputs[0])
-    return _engine_work(node, graph, node.shape[0], x_fmt, _in_bytes(shape, x_fmt),
+    return engine_work(node, graph, node.shape[0], x_fmt, in_bytes(shape, x_fmt),
                         ("weight",), ("bias",))
 
 
@@ -222,14 +239,14 @@ def _head_work(node: Any, graph: Any) -> EngineWork:
     d = shape[-1]
     pooling = node.attrs["pooling"]
     if pooling == "cls_dist":
-        return _engine_work(node, graph, 2, x_fmt, _in_bytes(shape, x_fmt, 2 * d),
+        return engine_work(node, graph, 2, x_fmt, in_bytes(shape, x_fmt, 2 * d),
                             ("weight", "weight_dist"), ("bias", "bias_dist"))
     if pooling == "mean":
         tokens = int(np.prod(shape[:-1])) - node.attrs["num_prefix"]
-        return _engine_work(node, graph, 1, node.attrs["pool_t"],
-                            _in_bytes(shape, x_fmt, tokens * d), ("weight",), ("bias",),
+        return engine_work(node, graph, 1, node.attrs["pool_t"],
+                            in_bytes(shape, x_fmt, tokens * d), ("weight",), ("bias",),
                             pool_tokens=tokens)
-    return _engine_work(node, graph, 1, x_fmt, _in_bytes(shape, x_fmt, d), ("weight",),
+    return engine_work(node, graph, 1, x_fmt, in_bytes(shape, x_fmt, d), ("weight",),
                         ("bias",))
 
 

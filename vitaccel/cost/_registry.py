@@ -8,6 +8,7 @@ from typing import Any
 from vitaccel.cost._attention import attention_cost
 from vitaccel.cost._context import CostContext
 from vitaccel.cost._elementwise import embed_tokens_cost, layernorm_cost_fn
+from vitaccel.cost._exits import exit_head_cost, grid_conv_cost
 from vitaccel.cost._linear import head_cost, linear_cost, patch_embed_cost
 from vitaccel.cost._moe import moe_cost
 from vitaccel.cost._types import UnitCost
@@ -31,3 +32,5 @@ register("linear", linear_cost)
 register("attention", attention_cost)
 register("head", head_cost)
 register("moe", moe_cost)
+register("grid_conv", grid_conv_cost)
+register("exit_head", exit_head_cost)
