@@ -123,16 +123,19 @@ def _wrap_codes(v: np.ndarray, fmt: FixedType) -> np.ndarray:
     return v & np.int64((1 << fmt.width) - 1)
 
 
-def _blas(x, w, chunk, dtype) -> np.ndarray:
+def _blas(x, w, chunk, dtype, acc0, shift, acc_t) -> np.ndarray:
+    """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t``, the product via exact float BLAS."""
     k_len = x.shape[1]
-    if k_len == 0:
-        return np.zeros((x.shape[0], w.shape[1]), np.int64)
-    total = None
-    for k0 in range(0, k_len, chunk):
-        part = (x[:, k0 : k0 + chunk].astype(dtype) @ w[k0 : k0 + chunk].astype(dtype)).astype(
-            np.int64
-        )
-        total = part if total is None else total + part
+    xf, wf = x.astype(dtype), w.astype(dtype)
+    total = (xf[:, :chunk] @ wf[:chunk]).astype(np.int64)  # exact integers in float
+    for k0 in range(chunk, k_len, chunk):
+        total += (xf[:, k0 : k0 + chunk] @ wf[k0 : k0 + chunk]).astype(np.int64)
+    if shift:
+        total <<= np.int64(shift)
+    if acc0.any():
+        total += acc0
+    if total.size and (total.min() < acc_t.min_raw or total.max() > acc_t.max_raw):
+        total = _wrap_codes(total, acc_t)
     return total
 
 
@@ -245,10 +248,9 @@ def fixed_matmul(
         )
     if chosen.startswith("blas"):
         dtype = np.float32 if chosen == "blas32" else np.float64
-        s = _blas(x2, w, legal[chosen], dtype)
-        out = acc0 + (s << np.int64(acc_t.frac_bits - mt.frac_bits))
-        out = _wrap_codes(out, acc_t)
-        flags = np.broadcast_to(ovf0, out.shape)
+        shift = acc_t.frac_bits - mt.frac_bits
+        out = _blas(x2, w, legal[chosen], dtype, acc0, shift, acc_t)
+        flags = ovf0
     elif chosen == "wrap":
         out, flags = _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, return_overflow)
     else:
@@ -268,7 +270,8 @@ def fixed_matmul(
         )
     out = out.reshape(*batch, n_cols)
     if return_overflow:
-        return out, int(np.count_nonzero(flags))
+        per_row = flags.shape == ovf0.shape  # BLAS: only the bias assignment can overflow
+        return out, int(np.count_nonzero(flags)) * (x2.shape[0] if per_row else 1)
     return out
 
 
