@@ -25,7 +25,7 @@ from vitaccel.units._ops import assign, int_codes, mul_assign
 from vitaccel.units._variant import Variant
 from vitaccel.units.tables import Table, gelu_delta_table, gelu_float, gelu_table, tanh_table
 
-__all__ = ["GELU", "DeltaTableGelu", "Gelu", "LutGelu", "TanhGelu"]
+__all__ = ["GELU", "DeltaTableGelu", "Gelu", "LutGelu", "TableGelu", "TanhGelu"]
 
 _ONE_T = FixedType(1, 1, False)  # the constant 1
 _HALF_T = FixedType(1, 0, False)  # the constant 0.5 (code 1)
@@ -52,33 +52,13 @@ def _select(
     return out
 
 
-@dataclass(frozen=True, eq=False)
 class Gelu(Variant):
-    """Base of the GELU variants.
+    """Interface of every GELU variant (variants are frozen dataclasses with an ``out_t``).
 
-    Attributes
-    ----------
-    table_t, out_t : FixedType
-        Formats of roles ``gelu.table`` and ``gelu.out``.
-    step_log2 : int
-        ROM step 2**step_log2.
-    fraction_bits : int or None
-        Interpolation fraction width; None = ``F(table_t) + step_log2`` (at least 1).
+    Subclasses implement ``_forward`` on validated int64 codes.
     """
 
     KIND: ClassVar[str] = "gelu"
-
-    table_t: FixedType
-    out_t: FixedType
-    step_log2: int = -5
-    fraction_bits: int | None = None
-
-    @property
-    def interp_fraction_bits(self) -> int:
-        """The fraction width actually used by the ROM."""
-        if self.fraction_bits is not None:
-            return self.fraction_bits
-        return max(1, self.table_t.frac_bits + self.step_log2)
 
     def forward(
         self, x_raw: np.ndarray, x_t: FixedType, overflow: dict[str, int] | None = None
@@ -100,7 +80,34 @@ class Gelu(Variant):
 
 
 @dataclass(frozen=True, eq=False)
-class DeltaTableGelu(Gelu):
+class TableGelu(Gelu):
+    """GELU variants built on one interpolated ROM.
+
+    Attributes
+    ----------
+    table_t, out_t : FixedType
+        Formats of roles ``gelu.table`` and ``gelu.out``.
+    step_log2 : int
+        ROM step 2**step_log2.
+    fraction_bits : int or None
+        Interpolation fraction width; None = ``F(table_t) + step_log2`` (at least 1).
+    """
+
+    table_t: FixedType
+    out_t: FixedType
+    step_log2: int = -5
+    fraction_bits: int | None = None
+
+    @property
+    def interp_fraction_bits(self) -> int:
+        """The fraction width actually used by the ROM."""
+        if self.fraction_bits is not None:
+            return self.fraction_bits
+        return max(1, self.table_t.frac_bits + self.step_log2)
+
+
+@dataclass(frozen=True, eq=False)
+class DeltaTableGelu(TableGelu):
     """Edge-MoE: ``gelu(x) = relu(x) - delta(|x|)``, ``delta(t) = t * Phi(-t)`` from a ROM.
 
     ::
@@ -137,7 +144,7 @@ class DeltaTableGelu(Gelu):
 
 
 @dataclass(frozen=True, eq=False)
-class LutGelu(Gelu):
+class LutGelu(TableGelu):
     """GELU itself from a ROM over [x_min, x_max]::
 
         x <  x_min:  y = 0
@@ -171,7 +178,7 @@ class LutGelu(Gelu):
 
 
 @dataclass(frozen=True, eq=False)
-class TanhGelu(Gelu):
+class TanhGelu(TableGelu):
     """Tanh form ``0.5 x (1 + tanh(C1 (x + C2 x^3)))``, C1 = sqrt(2/pi), C2 = 0.044715.
 
     Exact sequence (``poly`` = role ``gelu.poly``; C1, C2 rounded to nearest in

@@ -38,7 +38,7 @@ from vitaccel.units._ops import (
 from vitaccel.units._variant import Variant
 from vitaccel.units.tables import Table, rsqrt_table
 
-__all__ = ["LAYERNORM", "IsqrtLayerNorm", "LayerNorm", "RsqrtTableLayerNorm"]
+__all__ = ["LAYERNORM", "FixedLayerNorm", "IsqrtLayerNorm", "LayerNorm", "RsqrtTableLayerNorm"]
 
 _HALF_T = FixedType(1, 0, False)  # the constant 0.5 (code 1)
 _THREE_T = FixedType(2, 2, False)  # the constant 3 (code 3)
@@ -64,9 +64,42 @@ def _isqrt(v: np.ndarray) -> np.ndarray:
     return r
 
 
-@dataclass(frozen=True, eq=False)
 class LayerNorm(Variant):
-    """Base of the LayerNorm variants (shared mean/variance/affine datapath).
+    """Interface of every LayerNorm variant (frozen dataclasses with an ``out_t``).
+
+    ``forward(x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t, overflow=None)`` and
+    :meth:`reference`; subclasses implement ``forward``.
+    """
+
+    KIND: ClassVar[str] = "layernorm"
+
+    def forward(
+        self,
+        x_raw: np.ndarray,
+        x_t: FixedType,
+        gamma_raw: np.ndarray,
+        gamma_t: FixedType,
+        beta_raw: np.ndarray,
+        beta_t: FixedType,
+        overflow: dict[str, int] | None = None,
+    ) -> np.ndarray:
+        """LayerNorm of codes x (..., D) with gamma, beta (D,); codes of ``out_t``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def reference(
+        x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-6
+    ) -> np.ndarray:
+        """Float64 LayerNorm over the last axis (biased variance, eps inside the sqrt)."""
+        x = np.asarray(x, dtype=np.float64)
+        mu = x.mean(axis=-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + eps) * np.asarray(gamma) + np.asarray(beta)
+
+
+@dataclass(frozen=True, eq=False)
+class FixedLayerNorm(LayerNorm):
+    """The shared fixed-point datapath of the module docstring; subclasses give ``rsqrt``.
 
     Attributes
     ----------
@@ -80,8 +113,6 @@ class LayerNorm(Variant):
     The division by D is exact, so a constant row (whose values ``mean_t`` holds) has
     ``mean = x``, ``xc = 0`` and gives ``out_t(beta)``.
     """
-
-    KIND: ClassVar[str] = "layernorm"
 
     mean_t: FixedType
     centered_t: FixedType
@@ -137,19 +168,9 @@ class LayerNorm(Variant):
         """``rsqrt_t(1 / sqrt(v))`` for codes of ``var_t`` (non-positive v taken as one LSB)."""
         raise NotImplementedError
 
-    @staticmethod
-    def reference(
-        x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-6
-    ) -> np.ndarray:
-        """Float64 LayerNorm over the last axis (biased variance, eps inside the sqrt)."""
-        x = np.asarray(x, dtype=np.float64)
-        mu = x.mean(axis=-1, keepdims=True)
-        var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + eps) * np.asarray(gamma) + np.asarray(beta)
-
 
 @dataclass(frozen=True, eq=False)
-class RsqrtTableLayerNorm(LayerNorm):
+class RsqrtTableLayerNorm(FixedLayerNorm):
     """1/sqrt by leading-one range reduction, a 1/sqrt(m) ROM over [1, 4] and Newton steps.
 
     For v (codes V of ``var_t``, F_v fractional bits)::
@@ -215,7 +236,7 @@ class RsqrtTableLayerNorm(LayerNorm):
 
 
 @dataclass(frozen=True, eq=False)
-class IsqrtLayerNorm(LayerNorm):
+class IsqrtLayerNorm(FixedLayerNorm):
     """Exact integer square root, then an exact (truncating) reciprocal division::
 
         s = sqrt_t(floor(sqrt(v)))    floor(sqrt(V * 2**(2 F_s - F_v))) codes (truncated)

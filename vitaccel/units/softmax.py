@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from vitaccel.errors import UsageError
-from vitaccel.fixed import FixedType, fixed_add, sub_type
+from vitaccel.fixed import FixedType, sub_type
 from vitaccel.units._ops import (
     assign,
     int_codes,
@@ -43,7 +43,7 @@ from vitaccel.units._running import running_sum
 from vitaccel.units._variant import Variant
 from vitaccel.units.tables import Table, exp_neg_table, pow2_neg_table, reciprocal_table
 
-__all__ = ["SOFTMAX", "Base2Softmax", "OnlineSoftmax", "Softmax", "TwoPassSoftmax",
+__all__ = ["SOFTMAX", "Base2Softmax", "OnlineSoftmax", "RomSoftmax", "Softmax", "TwoPassSoftmax",
            "reciprocal"]
 
 _ONE_T = FixedType(1, 1, False)  # the constant 1 (ap_ufixed<1,1>)
@@ -91,48 +91,19 @@ def _streamed(scores: np.ndarray, order: object) -> np.ndarray:
     return np.take_along_axis(scores, o.astype(np.int64), axis=-1)
 
 
-@dataclass(frozen=True, eq=False)
 class Softmax(Variant):
-    """Base of the softmax variants: formats, tables and the shared reciprocal/probability.
+    """Interface of every softmax variant (variants are frozen dataclasses).
 
-    Attributes
-    ----------
-    exp_t, sum_t, recip_table_t, recip_t, prob_t : FixedType
-        Formats of roles ``softmax.exp``, ``.sum``, ``.recip_table``, ``.recip``, ``.prob``.
-    recip_step_log2 : int
-        Step of the 1/m ROM over [1, 2] (2**step; ``2**-recip_step_log2 + 1`` entries).
-    fraction_bits : int
-        Interpolation fraction width of every ROM of the variant.
-    recip_table : Table
-        The 1/m ROM (built from the fields).
+    A variant exposes ``out_t`` (the probability format), :meth:`stats`, :meth:`probs`,
+    :meth:`forward` and :meth:`reference`. Subclasses implement ``_row_stats`` and ``probs``.
     """
 
     KIND: ClassVar[str] = "softmax"
-
-    exp_t: FixedType
-    sum_t: FixedType
-    recip_table_t: FixedType
-    recip_t: FixedType
-    prob_t: FixedType
-    recip_step_log2: int = -6
-    fraction_bits: int = 16
-    recip_table: Table = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "recip_table", reciprocal_table(
-            self.recip_table_t, step_log2=self.recip_step_log2,
-            fraction_bits=self.fraction_bits))
-
-    @property
-    def out_t(self) -> FixedType:
-        """Format of the probabilities (role ``softmax.prob``)."""
-        return self.prob_t
 
     def max_type(self, scores_t: FixedType) -> FixedType:
         """Format of the per-row max returned by :meth:`stats`."""
         return scores_t
 
-    # --------------------------------------------------------------- interface
     def stats(
         self,
         scores_raw: np.ndarray,
@@ -156,16 +127,85 @@ class Softmax(Variant):
         max_raw : np.ndarray, shape (...)
             Codes of :meth:`max_type`.
         recip_raw : np.ndarray, shape (...)
-            Codes of ``recip_t``.
+            Codes of the variant's reciprocal format (``recip_t``).
         """
         x = int_codes(scores_raw, scores_t, "softmax scores")
         if x.ndim == 0 or x.shape[-1] == 0:
             raise UsageError(f"softmax scores: expected shape (..., N) with N >= 1, got {x.shape}")
         lead = x.shape[:-1]
         rows = _streamed(x, order).reshape(-1, x.shape[-1])
-        m, s = self._running(rows, scores_t, overflow)
-        recip = reciprocal(s, self.sum_t, self.recip_table, self.recip_t, overflow)
+        m, recip = self._row_stats(rows, scores_t, overflow)
         return m.reshape(lead), recip.reshape(lead)
+
+    def probs(
+        self,
+        scores_raw: np.ndarray,
+        scores_t: FixedType,
+        max_raw: np.ndarray,
+        recip_raw: np.ndarray,
+        overflow: dict[str, int] | None = None,
+    ) -> np.ndarray:
+        """Probabilities (..., N) in ``out_t`` from the scores and their row statistics."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        scores_raw: np.ndarray,
+        scores_t: FixedType,
+        order: np.ndarray | None = None,
+        overflow: dict[str, int] | None = None,
+    ) -> np.ndarray:
+        """Probabilities (..., N) in ``out_t``: :meth:`stats` then :meth:`probs`."""
+        m, r = self.stats(scores_raw, scores_t, order, overflow)
+        return self.probs(scores_raw, scores_t, m, r, overflow)
+
+    @staticmethod
+    def reference(x: np.ndarray) -> np.ndarray:
+        """Float64 softmax over the last axis (the function every variant approximates)."""
+        x = np.asarray(x, dtype=np.float64)
+        z = np.exp(x - x.max(axis=-1, keepdims=True))
+        return z / z.sum(axis=-1, keepdims=True)
+
+    def _row_stats(self, rows: np.ndarray, x_t: FixedType,
+                   overflow: dict[str, int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (R, N) in streaming order -> (max codes (R,), recip codes (R,))."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False)
+class RomSoftmax(Softmax):
+    """Softmax with ROM exponentials, a running sum and the 1/m ROM reciprocal.
+
+    Attributes
+    ----------
+    exp_t, sum_t, recip_table_t, recip_t, prob_t : FixedType
+        Formats of roles ``softmax.exp``, ``.sum``, ``.recip_table``, ``.recip``, ``.prob``.
+    recip_step_log2 : int
+        Step of the 1/m ROM over [1, 2] (2**step; ``2**-recip_step_log2 + 1`` entries).
+    fraction_bits : int
+        Interpolation fraction width of every ROM of the variant.
+    recip_table : Table
+        The 1/m ROM (built from the fields).
+    """
+
+    exp_t: FixedType
+    sum_t: FixedType
+    recip_table_t: FixedType
+    recip_t: FixedType
+    prob_t: FixedType
+    recip_step_log2: int = -6
+    fraction_bits: int = 16
+    recip_table: Table = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "recip_table", reciprocal_table(
+            self.recip_table_t, step_log2=self.recip_step_log2,
+            fraction_bits=self.fraction_bits))
+
+    @property
+    def out_t(self) -> FixedType:
+        """Format of the probabilities (role ``softmax.prob``)."""
+        return self.prob_t
 
     def probs(
         self,
@@ -182,23 +222,9 @@ class Softmax(Variant):
         e = self._exp(x, scores_t, m, overflow)
         return mul_assign(self.prob_t, e, self.exp_t, r, self.recip_t, overflow, "softmax.prob")
 
-    def forward(
-        self,
-        scores_raw: np.ndarray,
-        scores_t: FixedType,
-        order: np.ndarray | None = None,
-        overflow: dict[str, int] | None = None,
-    ) -> np.ndarray:
-        """Probabilities (..., N) in ``prob_t``: :meth:`stats` then :meth:`probs`."""
-        m, r = self.stats(scores_raw, scores_t, order, overflow)
-        return self.probs(scores_raw, scores_t, m, r, overflow)
-
-    @staticmethod
-    def reference(x: np.ndarray) -> np.ndarray:
-        """Float64 softmax over the last axis (the function every variant approximates)."""
-        x = np.asarray(x, dtype=np.float64)
-        z = np.exp(x - x.max(axis=-1, keepdims=True))
-        return z / z.sum(axis=-1, keepdims=True)
+    def _row_stats(self, rows, x_t, overflow):
+        m, s = self._running(rows, x_t, overflow)
+        return m, reciprocal(s, self.sum_t, self.recip_table, self.recip_t, overflow)
 
     # ---------------------------------------------------------- per variant
     def _running(self, rows: np.ndarray, x_t: FixedType,
@@ -211,14 +237,9 @@ class Softmax(Variant):
         """exp_t codes of ``exp(x - max)`` (the variant's exponential) with ``m`` broadcast."""
         raise NotImplementedError
 
-    def _add(self, s: np.ndarray, e: np.ndarray, e_t: FixedType,
-             overflow: dict[str, int] | None) -> np.ndarray:
-        total, total_t = fixed_add(s, self.sum_t, e, e_t)
-        return assign(self.sum_t, total, total_t, overflow, "softmax.sum")
-
 
 @dataclass(frozen=True, eq=False)
-class _ExpSoftmax(Softmax):
+class _ExpSoftmax(RomSoftmax):
     """Softmax with e^x from an exp(-t) ROM (shared by the online and two-pass variants).
 
     ``exp(x - max) = exp_t(interp(exp(-t), t = max - x))``, t exact in ``sub_type(x_t, x_t)``;
@@ -298,7 +319,7 @@ class TwoPassSoftmax(_ExpSoftmax):
 
 
 @dataclass(frozen=True, eq=False)
-class Base2Softmax(Softmax):
+class Base2Softmax(RomSoftmax):
     """Softermax: base-2 exponent, integer running max, shift rescale of the running sum.
 
     ``z = z_t(x * LOG2E)`` with ``LOG2E`` = log2(e) rounded to ``ap_ufixed<1+log2e_frac_bits,1>``;
