@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -19,20 +20,25 @@ __all__ = [
 def pow2_quantize(w: torch.Tensor, p_min: int, p_max: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Split weights into ``sign * 2**exponent``.
 
-    Rule: ``exponent = clip(round(log2|w|), p_min, p_max)`` (rounding in the log domain, half to
-    even); ``sign = sign(w)``, except that ``sign = 0`` when ``|w| < 2**(p_min - 1)``, i.e. when
-    the weight is nearer to 0 than to the smallest power ``2**p_min``. Exact powers of two in
-    range map to themselves, so the quantizer is idempotent.
+    Rule: ``exponent = clip(round(log2|w|), p_min, p_max)`` with exact log-domain rounding
+    (``|w| = m * 2**e`` with ``m`` in ``[0.5, 1)`` rounds to ``e`` when ``m >= sqrt(1/2)``, else
+    to ``e - 1``; the midpoint is irrational, so there are no ties); ``sign = sign(w)``, except
+    that ``sign = 0`` (exponent ``p_min``) when ``|w| < 2**(p_min - 1)``, i.e. when the weight is
+    nearer to 0 than to the smallest power ``2**p_min``. Exact powers of two in range map to
+    themselves, so the quantizer is idempotent.
 
     Returns
     -------
     sign : int8 Tensor with values -1, 0, +1
-    exponent : int8 Tensor in ``[p_min, p_max]`` (``p_min`` where ``sign == 0``)
+    exponent : int8 Tensor in ``[p_min, p_max]``
     """
-    mag = w.detach().abs()
-    exp = torch.round(torch.log2(mag.clamp_min(2.0 ** (p_min - 2)))).clamp(p_min, p_max)
-    sign = torch.sign(w.detach())
-    sign = torch.where(mag < 2.0 ** (p_min - 1), torch.zeros_like(sign), sign)
+    w64 = w.detach().to(torch.float64)
+    mag = w64.abs()
+    mant, e = torch.frexp(mag)
+    exp = torch.where(mant >= math.sqrt(0.5), e, e - 1).clamp(p_min, p_max)
+    keep = mag >= 2.0 ** (p_min - 1)
+    sign = torch.where(keep, torch.sign(w64), torch.zeros_like(w64))
+    exp = torch.where(keep, exp, torch.full_like(exp, p_min))
     return sign.to(torch.int8), exp.to(torch.int8)
 
 

@@ -29,7 +29,7 @@ def _deit(name: str, dim: int, heads: int, distilled: bool = False) -> ViTConfig
 
 def _digits(name: str, **changes: Any) -> ViTConfig:
     base = ViTConfig(
-        name=name, img_size=(8, 8), patch_size=2, in_chans=1, embed_dim=32, depth=4,
+        name=name, img_size=(8, 8), patch_size=4, in_chans=1, embed_dim=32, depth=4,
         num_heads=2, mlp_hidden=64, num_classes=10, mean=(0.0,), std=(1.0,),
     )
     return dataclasses.replace(base, **changes)
