@@ -278,8 +278,10 @@ def ivit_shiftgelu(q: Any, scale: Any, out_bits: int = 8) -> tuple[np.ndarray, f
     Notes
     -----
     ``x0 = floor(-1/s')`` is exact. ``em`` (which is huge when the row maximum is negative) is
-    formed as ``min(em, 2^31)``, which leaves ``S`` unchanged. int64 is used while
-    ``|x0| < 2^31`` and ``max|q| < 2^60 / 2^out_bits``.
+    formed as ``min(em, 2^31)``, which leaves ``S`` unchanged. ``sig <= 2^(out_bits-1)`` while
+    ``S < 2^31 - 1``; once S clamps (rows whose maximum is negative enough) ``f = 1`` and sig can
+    reach ``|x0| 2^23 / 2^(32 - out_bits)``. int64 is used while ``|x0| < 2^29`` and
+    ``4 max|q| (sig bound + 1) < 2^62``.
     """
     k = _scale_exponent(scale)
     if not isinstance(out_bits, int | np.integer) or not 1 <= out_bits <= 32:
@@ -287,7 +289,9 @@ def ivit_shiftgelu(q: Any, scale: Any, out_bits: int = 8) -> tuple[np.ndarray, f
     qa = _int_array(q)
     _last_axis(qa, "q")
     x0 = _floor(-1 / (SHIFTGELU_ALPHA * _pow2(-k)))
-    bound = max(abs(x0) << 33, (4 * _max_abs(qa)) << int(out_bits))
+    # e*f <= max(2^31, |x0| 2^23) (f = 1 once S clamps), so sig is below that / 2^(32 - out_bits)
+    sig_bound = max(2**31, abs(x0) << SHIFTGELU_N) >> (32 - int(out_bits))
+    bound = max(abs(x0) << 33, 4 * _max_abs(qa) * (sig_bound + 1))
     qa = _exact_dtype(qa, bound)
     row_max = qa.max(axis=-1, keepdims=True)
     e = _shift_exp(qa - row_max, x0, SHIFTGELU_N)
