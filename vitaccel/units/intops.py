@@ -11,6 +11,16 @@ Integer width
     bound on its intermediates proves that int64 holds them (stated in each docstring), and in a
     numpy object array of Python ints otherwise; the returned array has the dtype of that
     computation (int64 in every realistic hardware configuration).
+
+Differences from the published reference code (I-BERT and I-ViT ``quant_modules.py``)
+    Those compute in float32 torch tensors; here every step is exact, which matches them
+    wherever their floats are exact (values below 2**24 in float32). Constants such as
+    ``floor(b/s)``, ``x0 = floor(-1/(1.702 s))`` and LayerNorm's ``floor((beta/gamma)/s_out)``
+    are floored from the exact rationals (float32 can land on the wrong side of an integer, e.g.
+    a perfect-square N). LayerNorm's mean is the exact ``round-half-even(sum/N)`` (the reference
+    rounds a float32 mean). The I-ViT Shiftmax default output width is 16 bits here (the
+    reference's IntSoftmax defaults to 8). ``ibert_exp`` accepts any input (the reference only
+    calls it on ``x - max <= 0``). ``ibert_gelu`` keeps the reference's negative output scale.
 """
 
 from __future__ import annotations

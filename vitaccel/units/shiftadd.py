@@ -11,6 +11,10 @@ Every accumulating kernel has the same hardware semantics: each term is the exac
 ``±x * 2**p`` assigned to the term format (with ``AP_TRN`` that is the floor, i.e. the
 arithmetic right shift of the negated-or-not operand), then, in k order, ``acc = acc_t(acc +
 term)`` with rounding and overflow after every addition, starting from the bias (or 0).
+A negative weight therefore floors ``-x * 2**p`` (negate, then shift), which is what makes the
+kernel bit-identical to ``fixed_matmul`` with the power-of-two weights as ``ap_fixed`` codes and
+``product_t = term_t``; hardware that shifts first and subtracts (``-floor(x * 2**p)``) differs
+by one term LSB on such terms whenever the shift drops nonzero bits.
 """
 
 from __future__ import annotations
