@@ -20,7 +20,7 @@ X_T = F("ap_fixed<32,10>")  # Edge-MoE's fm_t
 PHI0 = 1.0 / math.sqrt(2.0 * math.pi)
 FORMATS = {
     "delta_table": {"gelu.table": "ap_ufixed<22,0>", "gelu.out": "ap_fixed<32,10>"},
-    "lut": {"gelu.table": "ap_fixed<22,4>", "gelu.out": "ap_fixed<32,10>"},
+    "lut": {"gelu.lut": "ap_fixed<22,4>", "gelu.out": "ap_fixed<32,10>"},
     "tanh": {"gelu.poly": "ap_fixed<32,12>", "gelu.table": "ap_ufixed<20,1>",
              "gelu.out": "ap_fixed<32,10>"},
 }
@@ -148,8 +148,10 @@ def test_registry_roles_and_errors() -> None:
     assert TanhGelu.ROLES == ("gelu.poly", "gelu.table", "gelu.out")
     g = build("delta_table")
     assert g.table.size == 177 and g.out_t == X_T
+    assert GELU["lut"].ROLES == ("gelu.lut", "gelu.out")
     with pytest.raises(UsageError, match="cannot hold"):
-        GELU["lut"].build(lambda role: F(FORMATS["delta_table"][role]))
+        GELU["lut"].build(lambda role: F({"gelu.lut": "ap_ufixed<22,0>",
+                                          "gelu.out": "ap_fixed<32,10>"}[role]))
     with pytest.raises(UsageError, match="unknown option"):
         build("tanh", t_max=3.0)
     with pytest.raises(UsageError, match="integer codes"):

@@ -3,10 +3,13 @@
 Roles (formats supplied by the precision configuration):
 
 ============== ==========================================================================
-``gelu.table`` format of the variant's ROM and of the interpolated table value
-``gelu.poly``  (tanh only) the polynomial registers x^2, x^3, x + c x^3 and the tanh argument
+``gelu.table`` delta_table: the delta ROM (unsigned, < 0.17); tanh: the tanh ROM ([0, 1])
+``gelu.lut``   lut: the GELU ROM (signed, needs the integer bits of x_max)
+``gelu.poly``  tanh: the polynomial registers x^2, x^3, x + c x^3 and the tanh argument
 ``gelu.out``   output
 ============== ==========================================================================
+
+Each ROM format is also the format of the interpolated value read from it.
 
 The float function every variant approximates is the erf form ``x * Phi(x)``
 (:meth:`Gelu.reference`).
@@ -86,7 +89,7 @@ class TableGelu(Gelu):
     Attributes
     ----------
     table_t, out_t : FixedType
-        Formats of roles ``gelu.table`` and ``gelu.out``.
+        Formats of the ROM (role ``gelu.table``, or ``gelu.lut``) and of ``gelu.out``.
     step_log2 : int
         ROM step 2**step_log2.
     fraction_bits : int or None
@@ -149,11 +152,11 @@ class LutGelu(TableGelu):
 
         x <  x_min:  y = 0
         x >= x_max:  y = out_t(x)
-        else:        y = out_t(interp(gelu, x))      (table value in gelu.table, signed)
+        else:        y = out_t(interp(gelu, x))      (table value in gelu.lut, signed)
     """
 
     NAME: ClassVar[str] = "lut"
-    ROLE_FIELDS: ClassVar[dict[str, str]] = {"gelu.table": "table_t", "gelu.out": "out_t"}
+    ROLE_FIELDS: ClassVar[dict[str, str]] = {"gelu.lut": "table_t", "gelu.out": "out_t"}
 
     x_min: float = -6.0
     x_max: float = 6.0
@@ -172,7 +175,7 @@ class LutGelu(TableGelu):
         v = np.zeros_like(x)
         if inside.any():
             v[inside] = tab.interp(x[inside], x_t, self.table_t, overflow=overflow,
-                                   role="gelu.table")
+                                   role="gelu.lut")
         out = _select(above, (x, x_t), (v, self.table_t), self.out_t, overflow, "gelu.out")
         return np.where(pos < 0, 0, out)
 
