@@ -1,0 +1,174 @@
+"""Per-op renderers: ``RENDER[op](node, ctx) -> (template name, template context)``.
+
+Every op kind of ``vitaccel.ir.OPS`` has one entry; a node's template defines one C++
+function ``k_<node>`` that reproduces the simulator's function for that op (same formats,
+same order of every rounding operation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from vitaccel.errors import UsageError
+from vitaccel.fixed import FixedType, add_type
+from vitaccel.ir import Node
+
+from vitaccel.codegen._context import EmitContext
+from vitaccel.codegen._variants import GELU_RENDER, LAYERNORM_RENDER, SOFTMAX_RENDER
+
+__all__ = ["RENDER", "Renderer"]
+
+Renderer = Callable[[Node, EmitContext], tuple[str, dict[str, Any]]]
+
+
+def _variant(registry: dict, variant: Any, kind: str) -> Callable[..., dict[str, Any]]:
+    try:
+        return registry[variant.NAME]
+    except KeyError:
+        raise UsageError(f"codegen: no template for {kind} variant {variant.NAME!r} "
+                         f"(expected one of {sorted(registry)})") from None
+
+
+def _tiles(n: int, tile: int) -> int:
+    return -(-n // tile)
+
+
+def _matmul(node: Node, ctx: EmitContext, n_in: int, n_out: int, weight: str = "weight",
+            bias: str = "bias") -> dict[str, Any]:
+    """Fields of one tiled multiply-accumulate (the unified linear engine)."""
+    lin = ctx.hw.linear
+    return {
+        "w": ctx.param(node, weight),
+        "b": ctx.param(node, bias),
+        "acc_t": ctx.typedef(node, "acc", node.attrs["acc_t"], "accumulator"),
+        "product_t": ctx.optional_typedef(node, "product", node.attrs["product_t"],
+                                          "product format"),
+        "n_in": n_in,
+        "n_out": n_out,
+        "tile_in": min(lin.tile_in, n_in),
+        "tile_out": min(lin.tile_out, n_out),
+        "in_tiles": _tiles(n_in, min(lin.tile_in, n_in)),
+        "out_tiles": _tiles(n_out, min(lin.tile_out, n_out)),
+        "ii": lin.pipeline_ii,
+    }
+
+
+def render_linear(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """Unified linear engine (optionally fused GELU and residual add)."""
+    x_shape, _ = ctx.graph.spec(node.inputs[0])
+    rows, n_in = x_shape
+    c = ctx.base(node)
+    c["mm"] = _matmul(node, ctx, n_in, node.shape[-1])
+    c["rows"] = rows
+    c["x"] = ctx.arg(node.inputs[0], "x")
+    c["residual"] = ctx.arg(node.inputs[1], "r") if node.attrs["residual"] else None
+    gelu = node.attrs["gelu"]
+    c["gelu"] = None
+    if gelu is not None:
+        c["gelu"] = _variant(GELU_RENDER, gelu, "gelu")(gelu, c["id"], node.attrs["acc_t"], ctx)
+    return "linear.j2", c
+
+
+def render_patch_embed(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """Patch embedding: im2col on the fly ((c, kh, kw) feature order) into the linear engine."""
+    chans, _, width = ctx.graph.input_shape
+    p = node.attrs["patch_size"]
+    c = ctx.base(node)
+    c["mm"] = _matmul(node, ctx, chans * p * p, node.shape[-1])
+    c.update({"x": ctx.arg(node.inputs[0], "img"), "patch": p, "grid_w": width // p,
+              "rows": node.shape[0], "chans": chans})
+    return "patch_embed.j2", c
+
+
+def render_embed_tokens(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """Prefix (class/distillation) tokens then patch tokens, each plus its position."""
+    c = ctx.base(node)
+    c.update({"x": ctx.arg(node.inputs[0], "x"), "num_prefix": node.attrs["num_prefix"],
+              "pos": ctx.param(node, "pos"), "rows": node.shape[0], "d": node.shape[1]})
+    c["prefix"] = ctx.param(node, "prefix") if node.attrs["num_prefix"] else None
+    return "embed_tokens.j2", c
+
+
+def render_layernorm(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """LayerNorm by the node's variant (shared mean/variance/affine datapath)."""
+    variant = node.attrs["variant"]
+    x_fmt = ctx.tensor_fmt(node.inputs[0])
+    rows, d = node.shape
+    c = ctx.base(node)
+    c.update({"x": ctx.arg(node.inputs[0], "x"), "rows": rows, "d": d,
+              "gamma": ctx.param(node, "gamma"), "beta": ctx.param(node, "beta")})
+    c["ln"] = _variant(LAYERNORM_RENDER, variant, "layernorm")(variant, c["id"], x_fmt, d, ctx)
+    return "layernorm.j2", c
+
+
+def render_attention(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """Multi-head attention; ``standard`` or ``reordered`` key order (P query slots)."""
+    a = node.attrs
+    tokens, d = node.shape
+    order, slots = a["order"], a["parallel_queries"]
+    if order not in ("standard", "reordered"):
+        raise UsageError(f"codegen: attention {node.name!r} has unknown order {order!r}")
+    c = ctx.base(node)
+    score_fmt: FixedType = a["score_t"]
+    c.update({
+        "qkv": ctx.arg(node.inputs[0], "qkv"),
+        "tokens": tokens, "d": d, "heads": a["num_heads"], "head_dim": a["head_dim"],
+        "slots": slots if order == "reordered" else 1,
+        "groups": _tiles(tokens, slots if order == "reordered" else 1),
+        "lanes": min(ctx.hw.attention.head_dim_lanes, a["head_dim"]),
+        "score_t": ctx.typedef(node, "score", score_fmt, "QK^T accumulator"),
+        "product_t": ctx.optional_typedef(node, "product", a["product_t"], "product format"),
+        "av_acc_t": ctx.typedef(node, "av_acc", a["acc_t"], "A.V accumulator"),
+    })
+    softmax = a["softmax"]
+    c["sm"] = _variant(SOFTMAX_RENDER, softmax, "softmax")(softmax, c["id"], score_fmt, ctx)
+    template = "attention_reordered.j2" if order == "reordered" and slots > 1 else \
+        "attention_standard.j2"
+    return template, c
+
+
+def _mean_sum_type(x_fmt: FixedType, patches: int) -> FixedType:
+    """Exact sum of the patch tokens (as ``vitaccel.units.head``)."""
+    grow = int(math.ceil(math.log2(patches))) + 1
+    return replace(x_fmt, width=x_fmt.width + grow, int_bits=x_fmt.int_bits + grow)
+
+
+def render_head(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """Classifier head with ``cls``, ``cls_dist`` or ``mean`` pooling."""
+    x_shape, x_fmt = ctx.graph.spec(node.inputs[0])
+    tokens, d = x_shape
+    pooling = node.attrs["pooling"]
+    c = ctx.base(node)
+    c["mm"] = _matmul(node, ctx, d, node.shape[0])
+    c.update({"x": ctx.arg(node.inputs[0], "x"), "pooling": pooling, "tokens": tokens, "d": d,
+              "num_prefix": node.attrs["num_prefix"]})
+    acc_fmt: FixedType = node.attrs["acc_t"]
+    if pooling == "cls_dist":
+        c["w_dist"] = ctx.param(node, "weight_dist")
+        c["b_dist"] = ctx.param(node, "bias_dist")
+        c["pair_t"] = ctx.typedef(node, "pair", add_type(acc_fmt, acc_fmt), "sum of both heads")
+        c["half_t"] = ctx.types.add("vx_half_t", FixedType(1, 0, False), "the constant 0.5")
+    elif pooling == "mean":
+        scale = node.params["mean_scale"]
+        c["pool_sum_t"] = ctx.typedef(node, "pool_sum", _mean_sum_type(x_fmt, tokens -
+                                      node.attrs["num_prefix"]), "exact sum of patch tokens")
+        c["scale_t"] = ctx.typedef(node, "mean_scale", scale.fmt, "1/patches constant")
+        c["scale_raw"] = int(scale.raw)
+        c["pool_t"] = ctx.typedef(node, "pool", node.attrs["pool_t"], "pooled features")
+    elif pooling != "cls":
+        raise UsageError(f"codegen: head {node.name!r} has unknown pooling {pooling!r}")
+    return "head.j2", c
+
+
+RENDER: dict[str, Renderer] = {
+    "patch_embed": render_patch_embed,
+    "embed_tokens": render_embed_tokens,
+    "layernorm": render_layernorm,
+    "linear": render_linear,
+    "attention": render_attention,
+    "head": render_head,
+}
+
