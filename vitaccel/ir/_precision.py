@@ -75,6 +75,10 @@ CORE_ROLES: dict[str, str] = {
     "moe.hidden": "expert hidden buffer (GELU output of an expert's fc1)",
     "moe.scaled": "gate probability times expert output, cast before the scatter add",
     "moe.accum": "MoE scatter accumulator out[p] (starts at 0, one add per selected expert)",
+    "exit.pool": "exit-head pooled feature (class token + mean of the patch tokens)",
+    "exit.prob": "max softmax probability of an exit head and its threshold (max_prob rule)",
+    "exit.entropy": "softmax entropy (nats) of an exit head and its threshold (entropy rule)",
+    "exit.log_table": "ln(m) ROM over [1, 2] of the entropy rule",
 }
 
 _AUTO_RE = re.compile(r"^auto(_unsigned)?(?:<\s*(\d+)\s*>)?$")
@@ -252,6 +256,10 @@ _EDGE_MOE = {
     "moe.hidden": _p("ap_fixed<32,10>"),
     "moe.scaled": _p("ap_fixed<32,10>"),
     "moe.accum": _p("ap_fixed<32,10>"),
+    "exit.pool": _p("ap_fixed<32,10>"),
+    "exit.prob": _p("ap_ufixed<24,1>"),
+    "exit.entropy": _p("ap_fixed<32,6>"),
+    "exit.log_table": _p("ap_ufixed<18,0>"),
 }
 
 _W16A16 = {
@@ -275,6 +283,10 @@ _W16A16 = {
     "moe.hidden": _p("ap_fixed<16,6>"),
     "moe.scaled": _p("ap_fixed<48,20>"),
     "moe.accum": _p("ap_fixed<48,20>"),
+    "exit.pool": _p("ap_fixed<16,6>"),
+    "exit.prob": _p("ap_ufixed<16,1>"),
+    "exit.entropy": _p("ap_fixed<16,5>"),
+    "exit.log_table": _p("ap_ufixed<16,0>"),
 }
 
 _W8A8 = {
@@ -298,6 +310,10 @@ _W8A8 = {
     "moe.hidden": _p("ap_fixed<8,4>"),
     "moe.scaled": _p("ap_fixed<32,16>"),
     "moe.accum": _p("ap_fixed<32,16>"),
+    "exit.pool": _p("ap_fixed<8,4>"),
+    "exit.prob": _p("ap_ufixed<9,1>"),
+    "exit.entropy": _p("ap_fixed<16,5>"),
+    "exit.log_table": _p("ap_ufixed<16,0>"),
 }
 
 # Internal formats of the nonlinear units (roles declared by the unit variants).
@@ -309,11 +325,12 @@ _UNITS_32 = {
     "softmax.recip": _p("ap_ufixed<32,1>"),
     "softmax.prob": _p("ap_ufixed<24,1>"),
     "gelu.table": _p("ap_ufixed<22,0>"),
+    "gelu.lut": _p("ap_fixed<22,4>"),
     "gelu.poly": _p("ap_fixed<32,10>"),
     "gelu.out": _p("ap_fixed<32,10>"),
     "layernorm.mean": _p("ap_fixed<32,10>"),
     "layernorm.centered": _p("ap_fixed<32,10>"),
-    "layernorm.var": _p("ap_ufixed<40,20>"),
+    "layernorm.var": _p("ap_ufixed<48,20>"),
     "layernorm.rsqrt_table": _p("ap_ufixed<18,1>"),
     "layernorm.rsqrt": _p("ap_ufixed<32,11>"),
     "layernorm.sqrt": _p("ap_ufixed<32,12>"),
@@ -329,6 +346,7 @@ _UNITS_16 = {
     "softmax.recip": _p("ap_ufixed<24,1>"),
     "softmax.prob": _p("ap_ufixed<16,1>"),
     "gelu.table": _p("ap_ufixed<16,0>"),
+    "gelu.lut": _p("ap_fixed<16,4>"),
     "gelu.poly": _p("ap_fixed<24,10>"),
     "gelu.out": _p("ap_fixed<24,10>"),
     "layernorm.mean": _p("ap_fixed<24,10>"),
