@@ -121,8 +121,14 @@ def _plan_model(model: Any, numerics: Numerics) -> list[Plan]:
                 "pos": (_np(model.pos_embed)[0], "embed")},
     ))
     x = "pos_embed"
+    exit_blocks = cfg.exits.blocks if cfg.exits is not None else ()
     for i, block in enumerate(model.blocks):
         x = _plan_block(plans, f"blocks.{i}", block, x, cfg, numerics)
+        if i in exit_blocks:
+            from vitaccel.ir._build_exits import plan_exit
+
+            j = exit_blocks.index(i)
+            plan_exit(plans, j, model.exits[j], i, x, cfg, numerics)
     if cfg.final_norm:
         plans.append(_norm_plan("norm", model.norm, x, (t, d), cfg, numerics))
         x = "norm"
@@ -332,7 +338,8 @@ def build_graph(
 
     nodes = _materialize(plans, resolve)
     return Graph(name or cfg.name, (cfg.in_chans, *cfg.img_size), input_fmt, tuple(nodes),
-                 (nodes[-1].name,), cfg, precision)
+                 (nodes[-1].name, *(n.name for n in nodes if n.op == "exit_head")), cfg,
+                 precision)
 
 
 def _provisional(spec: Any) -> Any:

@@ -77,5 +77,20 @@ OPS: dict[str, OpSpec] = {
              "scaled_t", "combine_t", "select"),
             ("gate_weight", "gate_bias", "fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias"),
         ),
+        OpSpec(
+            "grid_conv",
+            "1x1 or 3x3-depthwise conv on the patch grid, fused GELU, prefix tokens passed"
+            " through (vitaccel.units.exits)",
+            ("kind", "grid", "num_prefix", "acc_t", "product_t", "gelu"),
+            ("weight", "bias"),
+        ),
+        OpSpec(
+            "exit_head",
+            "early-exit classifier (class token + patch mean) and the fixed-point exit decision"
+            " (vitaccel.units.exits)",
+            ("rule", "exit_index", "after_block", "num_prefix", "pool_t", "acc_t", "product_t",
+             "softmax", "log_t", "log_step_log2", "ln2_frac_bits"),
+            ("weight", "bias", "mean_scale", "threshold"),
+        ),
     )
 }

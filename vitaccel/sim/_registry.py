@@ -10,7 +10,7 @@ import numpy as np
 
 from vitaccel.fixed import FixedType
 from vitaccel.ir import Node
-from vitaccel.units import attention, embed, head, linear, moe, norm
+from vitaccel.units import attention, embed, exits, head, linear, moe, norm
 
 __all__ = ["SimContext", "SIM", "REFERENCE", "register"]
 
@@ -73,3 +73,13 @@ register(
                                              ctx.reports),
     moe.reference,
 )
+register("grid_conv", *_pure(exits.grid_simulate, exits.grid_reference))
+
+
+def _exit_head(node: Node, xs: list[np.ndarray], fmts: list[FixedType],
+               ctx: SimContext) -> np.ndarray:
+    logits, ctx.stop = exits.simulate(node, xs, fmts, ctx.counter(node), ctx.reports)
+    return logits
+
+
+register("exit_head", _exit_head, lambda node, xs, task: exits.reference(node, xs))
