@@ -61,8 +61,11 @@ LAYERNORM_K0 = 2**16
 
 def _scale_exponent(scale: Any, name: str = "scale") -> int:
     """Return k with ``scale == 2**-k`` exactly, or raise UsageError."""
-    if isinstance(scale, np.generic):
-        scale = scale.item()
+    if isinstance(scale, np.generic | np.ndarray) or hasattr(scale, "item"):
+        try:
+            scale = scale.item()  # numpy / torch scalars and one-element arrays
+        except (ValueError, RuntimeError):
+            raise UsageError(f"{name}: expected one power of two, got {scale!r}") from None
     try:
         value = Fraction(scale)
     except (TypeError, ValueError, OverflowError):
@@ -329,9 +332,8 @@ def _floor_div_sqrt(x: Fraction, n: int) -> int:
 
 
 def _channel_params(values: Any, n: int, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64) if not isinstance(values, np.ndarray) else values
     try:
-        arr = np.broadcast_to(np.asarray(arr, dtype=np.float64), (n,))
+        arr = np.broadcast_to(np.asarray(values, dtype=np.float64), (n,))
     except (ValueError, TypeError):
         raise UsageError(f"{name}: expected {n} per-channel floats (last axis of q)") from None
     if not np.all(np.isfinite(arr)):
