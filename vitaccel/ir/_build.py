@@ -150,14 +150,16 @@ def _norm_plan(name: str, ln: Any, x: str, shape: tuple[int, ...], cfg: Any,
 def _linear_plan(name: str, lin: Any, inputs: tuple[str, ...], rows: int, bias_role: str, *,
                  gelu: VariantRef | None = None, weight: np.ndarray | None = None,
                  bias: np.ndarray | None = None) -> Plan:
+    from vitaccel.ir._build_shift import shift_kernel
+
     w = _weight(lin) if weight is None else weight
     b = _bias(lin, w.shape[0]) if bias is None else bias
-    return Plan(
+    return shift_kernel(Plan(
         name, "linear", inputs, (rows, w.shape[0]), "act",
         attrs={"acc_t": Role("accum"), "product_t": Role("product"), "gelu": gelu,
-               "residual": len(inputs) > 1},
+               "residual": len(inputs) > 1, "kernel": "mac"},
         params={"weight": (w, "weight"), "bias": (b, bias_role)},
-    )
+    ), lin)
 
 
 def _plan_block(plans: list[Plan], pre: str, block: Any, x: str, cfg: Any,
@@ -242,7 +244,10 @@ def _materialize(plans: list[Plan], resolve: Resolver) -> list[Node]:
     for plan in plans:
         params = {}
         for key, (values, role) in plan.params.items():
-            fmt = MEAN_SCALE_FMT if role == "mean_scale" else resolve(role, plan.name, key)
+            if isinstance(role, FixedType):  # a fixed storage format (shift/add codes)
+                fmt = role
+            else:
+                fmt = MEAN_SCALE_FMT if role == "mean_scale" else resolve(role, plan.name, key)
             params[key] = Param.quantize(values, fmt)
         attrs = {k: _resolve_attr(v, plan.name, resolve) for k, v in plan.attrs.items()}
         fmt = resolve(plan.out_role, plan.name, "out")
@@ -347,7 +352,8 @@ def _provisional(spec: Any) -> Any:
 
 
 def _roles_of(plan: Plan) -> list[str]:
-    roles = [role for _, role in plan.params.values() if role != "mean_scale"]
+    roles = [role for _, role in plan.params.values()
+             if role != "mean_scale" and not isinstance(role, FixedType)]
     roles += [v.name for v in plan.attrs.values() if isinstance(v, Role)]
     if plan.out_role:
         roles.append(plan.out_role)

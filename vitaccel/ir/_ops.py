@@ -52,8 +52,9 @@ OPS: dict[str, OpSpec] = {
         ),
         OpSpec(
             "linear",
-            "unified linear engine: bias + x W^T, optional fused GELU and residual add",
-            ("acc_t", "product_t", "gelu", "residual"),
+            "unified linear engine: bias + x W^T, optional fused GELU and residual add; kernel"
+            " 'mac' (multipliers) or 'shift' (power-of-two weights: shifts and adds)",
+            ("acc_t", "product_t", "gelu", "residual", "kernel"),
             ("weight", "bias"),
         ),
         OpSpec(

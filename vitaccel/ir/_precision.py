@@ -79,6 +79,7 @@ CORE_ROLES: dict[str, str] = {
     "exit.prob": "max softmax probability of an exit head and its threshold (max_prob rule)",
     "exit.entropy": "softmax entropy (nats) of an exit head and its threshold (entropy rule)",
     "exit.log_table": "ln(m) ROM over [1, 2] of the entropy rule",
+    "shift.term": "shift/add linears: format each shifted term +-x*2^p is assigned to (floor)",
 }
 
 _AUTO_RE = re.compile(r"^auto(_unsigned)?(?:<\s*(\d+)\s*>)?$")
@@ -260,6 +261,7 @@ _EDGE_MOE = {
     "exit.prob": _p("ap_ufixed<24,1>"),
     "exit.entropy": _p("ap_fixed<32,6>"),
     "exit.log_table": _p("ap_ufixed<18,0>"),
+    "shift.term": _p("ap_fixed<32,10>"),
 }
 
 _W16A16 = {
@@ -287,6 +289,7 @@ _W16A16 = {
     "exit.prob": _p("ap_ufixed<16,1>"),
     "exit.entropy": _p("ap_fixed<16,5>"),
     "exit.log_table": _p("ap_ufixed<16,0>"),
+    "shift.term": _p("ap_fixed<48,20>"),
 }
 
 _W8A8 = {
@@ -314,6 +317,7 @@ _W8A8 = {
     "exit.prob": _p("ap_ufixed<9,1>"),
     "exit.entropy": _p("ap_fixed<16,5>"),
     "exit.log_table": _p("ap_ufixed<16,0>"),
+    "shift.term": _p("ap_fixed<32,16>"),
 }
 
 # Internal formats of the nonlinear units (roles declared by the unit variants).

@@ -10,6 +10,12 @@ Semantics of one output element (Edge-MoE's linear unit, generalised)::
 
 Tiling (hardware config) changes the schedule, not the order of additions into one
 accumulator, so it does not change any bit.
+
+``kernel="shift"`` (ShiftAddViT power-of-two weights, params ``shift_sign``/``shift_exp``):
+each product is the shifted term ``sign * x * 2**exp`` assigned to ``product_t`` (AP_TRN:
+floor of the exact term, i.e. negate then shift), accumulated as above; computed by
+``vitaccel.units.shiftadd.shift_linear``. ``weight`` holds the same power-of-two values exactly,
+so the MAC semantics with ``product_t`` give the same bits.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from scipy.special import erf
 
 from vitaccel.fixed import FixedType, fixed_add, fixed_matmul
 from vitaccel.ir import Node
+from vitaccel.units.shiftadd import shift_linear
 
 __all__ = ["simulate", "reference", "matmul_rows"]
 
@@ -46,11 +53,18 @@ def matmul_rows(
     """
     w, b = node.params[weight], node.params[bias]
     lead = x.shape[:-1]
-    acc, n = fixed_matmul(
-        x.reshape(-1, x.shape[-1]), x_t, w.raw.T, w.fmt,
-        acc_t=node.attrs["acc_t"], product_t=node.attrs["product_t"],
-        bias_raw=b.raw, bias_t=b.fmt, return_overflow=True,
-    )
+    if node.attrs.get("kernel") == "shift":
+        acc, n = shift_linear(
+            x.reshape(-1, x.shape[-1]), x_t, node.params["shift_sign"].raw,
+            node.params["shift_exp"].raw, acc_t=node.attrs["acc_t"],
+            term_t=node.attrs["product_t"], bias_raw=b.raw, bias_t=b.fmt, return_overflow=True,
+        )
+    else:
+        acc, n = fixed_matmul(
+            x.reshape(-1, x.shape[-1]), x_t, w.raw.T, w.fmt,
+            acc_t=node.attrs["acc_t"], product_t=node.attrs["product_t"],
+            bias_raw=b.raw, bias_t=b.fmt, return_overflow=True,
+        )
     overflow["accum"] = overflow.get("accum", 0) + int(n)
     return acc.reshape(*lead, w.shape[0])
 
