@@ -9,11 +9,14 @@ from typing import Any
 import numpy as np
 
 from vitaccel.errors import UsageError
-from vitaccel.fixed import FixedType
+from vitaccel.fixed import FixedType, mul_type
 from vitaccel.ir._graph import INPUT, Graph, Node, Param
 from vitaccel.ir._precision import CORE_ROLES, Auto, Precision, get_precision
 
 __all__ = ["Numerics", "build_graph", "Role", "VariantRef", "Plan"]
+
+NONE_ALLOWED = ("product", "accum", "attn.score", "attn.accum")
+"""Roles that may be ``none``: full-precision products, exact (full-precision) accumulators."""
 
 PROVISIONAL = FixedType(64, 32)
 """Format that stands in for ``auto`` roles while their ranges are being observed."""
@@ -217,6 +220,59 @@ MEAN_SCALE_FMT = FixedType(18, 1, signed=False)
 """Format of the 1/patches constant of mean pooling (rounded to nearest)."""
 
 
+def full_precision_sum(term_t: FixedType, terms: int, init_t: FixedType | None = None
+                       ) -> FixedType:
+    """The narrowest format that holds ``init + sum of terms`` exactly (no rounding, no overflow).
+
+    Parameters
+    ----------
+    term_t : FixedType
+        Format of each added term (a product).
+    terms : int
+        Number of terms added.
+    init_t : FixedType, optional
+        Format of the initial value (the bias), if any.
+    """
+    parts = [term_t] + ([init_t] if init_t is not None else [])
+    signed = any(p.signed for p in parts)
+    growth = (terms - 1 + len(parts) - 1).bit_length()
+    int_bits = max(p.int_bits + int(signed and not p.signed) for p in parts) + growth
+    frac_bits = max(p.frac_bits for p in parts)
+    if int_bits + frac_bits > 64:
+        raise UsageError(
+            f"a full-precision accumulator of {terms} terms of {term_t} needs "
+            f"{int_bits + frac_bits} bits (over 64): give the accumulator role a format"
+        )
+    return FixedType(int_bits + frac_bits, int_bits, signed)
+
+
+def _term(x_t: FixedType, w_t: FixedType, product_t: FixedType | None) -> FixedType:
+    return product_t if product_t is not None else mul_type(x_t, w_t)
+
+
+def _exact_linear(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> FixedType:
+    x_t = attrs.get("pool_t") or fmts[plan.inputs[0]]
+    w, b = params["weight"], params["bias"]
+    return full_precision_sum(_term(x_t, w.fmt, attrs["product_t"]), w.shape[1], b.fmt)
+
+
+def _exact_attention(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> FixedType:
+    a_t = fmts[plan.inputs[0]]
+    if key == "score_t":
+        return full_precision_sum(_term(a_t, a_t, attrs["product_t"]), attrs["head_dim"])
+    return full_precision_sum(_term(attrs["softmax"].out_t, a_t, attrs["product_t"]),
+                              plan.shape[0])
+
+
+EXACT_ACCUMULATOR: dict[str, Callable[[Plan, str, dict, dict, dict], FixedType]] = {
+    "linear": _exact_linear,
+    "patch_embed": _exact_linear,
+    "head": _exact_linear,
+    "attention": _exact_attention,
+}
+"""Per op: the full-precision accumulator used when an accumulator role is ``none``."""
+
+
 def _resolve_attr(value: Any, layer: str, resolve: Resolver) -> Any:
     if isinstance(value, Role):
         return resolve(value.name, layer, "attr")
@@ -239,8 +295,9 @@ def _resolve_attr(value: Any, layer: str, resolve: Resolver) -> Any:
     return value
 
 
-def _materialize(plans: list[Plan], resolve: Resolver) -> list[Node]:
+def _materialize(plans: list[Plan], resolve: Resolver, input_fmt: FixedType) -> list[Node]:
     nodes = []
+    fmts = {INPUT: input_fmt}
     for plan in plans:
         params = {}
         for key, (values, role) in plan.params.items():
@@ -249,9 +306,14 @@ def _materialize(plans: list[Plan], resolve: Resolver) -> list[Node]:
             else:
                 fmt = MEAN_SCALE_FMT if role == "mean_scale" else resolve(role, plan.name, key)
             params[key] = Param.quantize(values, fmt)
-        attrs = {k: _resolve_attr(v, plan.name, resolve) for k, v in plan.attrs.items()}
+        attrs: dict[str, Any] = {}
+        for key, value in plan.attrs.items():
+            attrs[key] = _resolve_attr(value, plan.name, resolve)
+            if attrs[key] is None and isinstance(value, Role) and value.name != "product":
+                attrs[key] = EXACT_ACCUMULATOR[plan.op](plan, key, attrs, params, fmts)
         fmt = resolve(plan.out_role, plan.name, "out")
         nodes.append(Node(plan.name, plan.op, plan.inputs, plan.shape, fmt, attrs, params))
+        fmts[plan.name] = fmt
     return nodes
 
 
@@ -309,7 +371,7 @@ def build_graph(
 
     def lookup(role: str, layer: str) -> Any:
         spec = precision.fmt(role, layer)
-        if spec is None and role != "product":
+        if spec is None and role not in NONE_ALLOWED:
             raise UsageError(
                 f"precision {precision.name!r}: role {role!r} of {layer} cannot be 'none'"
             )
@@ -319,7 +381,8 @@ def build_graph(
                      for r in _roles_of(p) if r in CORE_ROLES)
     ranges: dict[str, float] = {}
     if needs_auto:
-        provisional = _materialize(plans, lambda r, layer, k: _provisional(lookup(r, layer)))
+        provisional = _materialize(plans, lambda r, layer, k: _provisional(lookup(r, layer)),
+                                   input_fmt)
         graph0 = Graph(name or cfg.name, (cfg.in_chans, *cfg.img_size), input_fmt,
                        tuple(provisional), (provisional[-1].name,), cfg, precision)
         if calibration is None:
@@ -341,7 +404,7 @@ def build_graph(
             return spec.choose(max_abs(role, layer, key))
         return spec
 
-    nodes = _materialize(plans, resolve)
+    nodes = _materialize(plans, resolve, input_fmt)
     return Graph(name or cfg.name, (cfg.in_chans, *cfg.img_size), input_fmt, tuple(nodes),
                  (nodes[-1].name, *(n.name for n in nodes if n.op == "exit_head")), cfg,
                  precision)
