@@ -25,23 +25,27 @@ def doubles_near(draw, fmt: FixedType) -> list[float]:
     """Doubles at codes plus LSB fractions (exact ties), range edges, far out, any finite."""
     lsb = Fraction(2) ** -fmt.frac_bits
     span = 1 << (fmt.width + 2)
-    near = st.builds(
+    ties = st.sampled_from(
+        [
+            Fraction(0),
+            Fraction(1, 2),
+            Fraction(-1, 2),
+            Fraction(1, 4),
+            Fraction(3, 4),
+            Fraction(-3, 4),
+            Fraction(1, 1 << 20),
+        ]
+    )
+    inside = st.builds(
+        lambda c, f: float((c + f) * lsb), st.integers(fmt.min_raw - 2, fmt.max_raw + 2), ties
+    )
+    outside = st.builds(
         lambda c, f: float((c + f) * lsb),
         st.integers(fmt.min_raw - span, fmt.max_raw + span),
-        st.sampled_from(
-            [
-                Fraction(0),
-                Fraction(1, 2),
-                Fraction(-1, 2),
-                Fraction(1, 4),
-                Fraction(3, 4),
-                Fraction(-3, 4),
-                Fraction(1, 1 << 20),
-            ]
-        ),
+        ties,
     )
     anything = st.floats(allow_nan=False, allow_infinity=False)
-    return draw(st.lists(st.one_of(near, near, anything), min_size=1, max_size=24))
+    return draw(st.lists(st.one_of(inside, inside, outside, anything), min_size=1, max_size=24))
 
 
 @settings(deadline=None)
