@@ -6,6 +6,8 @@ import argparse
 import time
 from collections.abc import Callable
 
+from vitaccel.cli import _estimate
+
 __all__ = ["register", "STEPS"]
 
 
@@ -25,6 +27,7 @@ def _step_fixed_point(args: argparse.Namespace) -> None:
 # (title, function) pairs, run in order; later stages append theirs here.
 STEPS: list[tuple[str, Callable[[argparse.Namespace], None]]] = [
     ("fixed-point core", _step_fixed_point),
+    ("cost estimate (digits on the default board, Edge-MoE on the ZCU102)", _estimate.demo_step),
 ]
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from vitaccel.cli._common import add_model_args, load_from_args
 
-__all__ = ["register"]
+__all__ = ["demo_step", "register"]
+
+_DEMO_RUNS = (("digits-dense", "kv260_default"), ("edge-moe", "zcu102_edge_moe"))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -21,6 +23,21 @@ def _run(args: argparse.Namespace) -> int:
         write_text_atomic(Path(args.json), report.to_json() + "\n")
         print(f"report written to {args.json}")
     return 0
+
+
+def demo_step(args: argparse.Namespace) -> None:
+    """``vitaccel demo`` step: the digits model on the default board, Edge-MoE on the ZCU102."""
+    from vitaccel.cost import estimate
+
+    for model, hw in _DEMO_RUNS:
+        ns = argparse.Namespace(model=model, checkpoint=None, hw=hw, precision=None)
+        loaded = load_from_args(ns)
+        report = estimate(loaded.graph, loaded.hw)
+        print("  " + report.table(layers=False).replace("\n", "\n  "))
+        attn = next(c for c in report.nodes if c.op == "attention")
+        qkv = next(c for c in report.nodes if c.name.endswith("attn.qkv"))
+        print(f"  per block: qkv {qkv.cycles:,} cycles, attention "
+              + ", ".join(f"{k} {v:,}" for k, v in attn.phases) + " cycles")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
