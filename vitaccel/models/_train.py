@@ -72,7 +72,7 @@ class TrainRecipe:
     label_smoothing: float = 0.1
     max_shift_px: int = 0
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
 
 
 RECIPES: dict[str, TrainRecipe] = {

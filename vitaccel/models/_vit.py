@@ -35,12 +35,6 @@ class VisionTransformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.embed_dim
-        self.register_buffer(
-            "pixel_mean", torch.tensor(cfg.mean).reshape(1, -1, 1, 1), persistent=False
-        )
-        self.register_buffer(
-            "pixel_std", torch.tensor(cfg.std).reshape(1, -1, 1, 1), persistent=False
-        )
         self.patch_embed = PatchEmbed(cfg.in_chans, d, cfg.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d)) if cfg.class_token else None
         self.dist_token = nn.Parameter(torch.zeros(1, 1, d)) if cfg.distilled else None
@@ -104,7 +98,9 @@ class VisionTransformer(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise pixels ``(B, C, H, W)`` and return the input tokens ``(B, T, D)``."""
-        x = self.patch_embed((x - self.pixel_mean) / self.pixel_std)
+        mean = torch.tensor(self.cfg.mean, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+        std = torch.tensor(self.cfg.std, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+        x = self.patch_embed((x - mean) / std)
         prefix = [t.expand(x.shape[0], -1, -1) for t in (self.cls_token, self.dist_token)
                   if t is not None]
         return torch.cat([*prefix, x], dim=1) + self.pos_embed
