@@ -213,3 +213,12 @@ def test_json_round_trip(graph):
     assert [n["name"] for n in data["nodes"]] == [c.name for c in r.nodes]
     assert data["units"]["linear_engine"]["dsp"] == r.units["linear_engine"].dsp
     assert data["fits"] is True
+
+
+def test_variant_mismatch_is_a_warning_not_a_fit_failure(graph):
+    r = estimate(graph, with_knob(HW, "variants.gelu", "tanh"))
+    assert r.fits
+    (note,) = r.warnings
+    assert "gelu variant(s) delta_table" in note and "'tanh'" in note
+    assert note in r.table(layers=False)
+    assert estimate(graph, HW).notes == ()

@@ -161,8 +161,33 @@ def _report(graph: Any, hw: Any, costs: tuple[UnitCost, ...],
         setup_cycles=setup, static_power_w=board.static_power_w,
         dynamic_power_w=energy * 1e-12 / seconds,
         energy_mj=(board.static_power_w * seconds + energy * 1e-12) * 1e3,
-        exit_fractions=fractions,
+        exit_fractions=fractions, notes=_variant_notes(graph, hw),
     )
+
+
+_VARIANT_ATTRS = (("softmax", "softmax"), ("gelu", "gelu"), ("variant", "layernorm"))
+
+
+def _variant_notes(graph: Any, hw: Any) -> tuple[str, ...]:
+    """Warnings where the graph's unit variants are not the ones the config names."""
+    cache = graph_work(graph)
+    used = cache.get("(variants)")
+    if used is None:
+        found: dict[str, set[str]] = {}
+        for node in graph.nodes:
+            for attr, kind in _VARIANT_ATTRS:
+                v = node.attrs.get(attr)
+                if v is not None and getattr(v, "KIND", None) == kind:
+                    found.setdefault(kind, set()).add(v.NAME)
+        used = cache["(variants)"] = {k: tuple(sorted(v)) for k, v in found.items()}
+    notes = []
+    for kind, names in used.items():
+        want = getattr(hw.variants, kind)
+        if names != (want,):
+            notes.append(f"graph {graph.name!r} uses {kind} variant(s) {', '.join(names)} but "
+                         f"hw config {hw.name!r} names {want!r}: the estimate follows the graph "
+                         "(rebuild it with Numerics.from_hw(hw))")
+    return tuple(notes)
 
 
 def _all_param_bytes(graph: Any) -> int:

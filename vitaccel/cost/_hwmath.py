@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 
 __all__ = [
+    "LOGIC",
     "LUTRAM_MAX_BITS",
     "LUTRAM_MAX_DEPTH",
     "LUT_MUL_BITS",
@@ -44,6 +45,7 @@ __all__ = [
     "dsp_per_product",
     "memory",
     "multiplier",
+    "signed_bits",
     "storage_bytes",
 ]
 

@@ -51,6 +51,9 @@ class CostReport:
         Expected energy per image (static + dynamic), mJ.
     exit_fractions : Mapping of str to float
         Probability of leaving at each output node (empty when not given).
+    notes : tuple of str
+        Mismatches between the graph and the config worth a warning (e.g. unit variants:
+        the graph's variants decide the bits and the cost).
     """
 
     graph: str
@@ -70,6 +73,7 @@ class CostReport:
     dynamic_power_w: float
     energy_mj: float
     exit_fractions: Mapping[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ derived
     @property
@@ -106,13 +110,13 @@ class CostReport:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Human-readable warnings (resources over the board)."""
+        """Human-readable warnings: resources over the board, then :attr:`notes`."""
         used, avail = self.resources.as_dict(), self.available.as_dict()
         return tuple(
             f"DOES NOT FIT: {key} {used[key]:g} > {avail[key]:g} available on {self.board} "
             f"({ratio:.0%})"
             for key, ratio in self.utilisation.items() if ratio > 1.0
-        )
+        ) + self.notes
 
     def node(self, name: str) -> UnitCost:
         """The cost of node ``name``."""
