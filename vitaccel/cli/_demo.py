@@ -6,7 +6,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from vitaccel.cli import _estimate
+from vitaccel.cli import _codegen, _dynamic, _estimate, _train
 
 __all__ = ["register", "STEPS"]
 
@@ -27,7 +27,10 @@ def _step_fixed_point(args: argparse.Namespace) -> None:
 # (title, function) pairs, run in order; later stages append theirs here.
 STEPS: list[tuple[str, Callable[[argparse.Namespace], None]]] = [
     ("fixed-point core", _step_fixed_point),
+    ("reference model: digits", _train.demo_step),
     ("cost estimate (digits on the default board, Edge-MoE on the ZCU102)", _estimate.demo_step),
+    ("Vitis HLS C++ generation and bit-exact C-simulation (digits)", _codegen.demo_step),
+    ("mixture of experts and early exit, float vs bit-accurate (digits)", _dynamic.demo_step),
 ]
 
 

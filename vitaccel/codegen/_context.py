@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vitaccel.fixed import FixedType
-from vitaccel.ir import INPUT, Graph, Node
-
 from vitaccel.codegen._names import TypeTable, unique_identifiers
 from vitaccel.codegen._tables import RomTable, WeightPacker
+from vitaccel.fixed import FixedType
+from vitaccel.ir import INPUT, Graph, Node
 
 __all__ = ["EmitContext", "dims"]
 

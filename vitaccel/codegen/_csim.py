@@ -10,15 +10,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vitaccel.codegen._emit import MARKER
 from vitaccel.errors import UsageError
 from vitaccel.fixed import ap_types_include_dir
-from vitaccel.codegen._emit import MARKER
 
 __all__ = ["CsimResult", "csim", "compile_command"]
 
 _SOURCES = ("kernel.cpp", "testbench.cpp")
 _DATA = ("weights.bin", "data/images.bin", "data/golden_outputs.bin")
-_WARNING = re.compile(r"^(?P<file>[^:\n]+):\d+:\d+: warning: ", re.M)
+_WARNING = re.compile(r"^(?P<file>[^:\n]+):\d+:(?:\d+:)? warning: ", re.M)
 _EXACT = re.compile(r"^bit-exact: (\d+)/(\d+) images$", re.M)
 _MISMATCH = re.compile(r"^first (?:layer|output) mismatch: .*$", re.M)
 
@@ -37,7 +37,8 @@ class CsimResult:
         Where the kernel first differs (``first layer mismatch: image i, layer l (name),
         element e: got code x, expected y``), if anywhere.
     compile_s, run_s : float
-        Wall-clock seconds of the g++ compile and of the testbench run.
+        Wall-clock seconds of the g++ compile (0 when ``build/csim`` was already built by
+        the same command from the same sources) and of the testbench run.
     warnings : tuple of str
         Compiler warnings located in the project's own files (should be empty).
     log : str
@@ -54,13 +55,24 @@ class CsimResult:
     log: str = ""
 
 
-def compile_command(project: Path, include: Path, optimize: str,
-                    extra_flags: tuple[str, ...]) -> list[str]:
-    """The g++ command line of the testbench binary ``build/csim``."""
+def compile_command(include: Path, optimize: str, extra_flags: tuple[str, ...]) -> list[str]:
+    """The g++ command line (run in the project directory) of the testbench ``build/csim``."""
     cxx = os.environ.get("CXX", "g++")
-    return [cxx, "-std=c++17", optimize, "-Wall", *extra_flags, "-isystem", str(include),
-            "-I", str(project), *(str(project / s) for s in _SOURCES),
-            "-o", str(project / "build" / "csim")]
+    return [cxx, "-std=c++17", optimize, "-Wall", "-Wno-unknown-pragmas", *extra_flags,
+            "-isystem", str(include),
+            "-I.", *_SOURCES, "-o", "build/csim"]
+
+
+def _up_to_date(project: Path, cmd: list[str]) -> bool:
+    """True when ``build/csim`` was built by ``cmd`` after every source and header changed."""
+    binary, stamp = project / "build" / "csim", project / "build" / "csim.cmd"
+    if not binary.is_file() or not stamp.is_file():
+        return False
+    if stamp.read_text().strip() != " ".join(cmd[:-2]):
+        return False
+    built = binary.stat().st_mtime
+    return all(p.stat().st_mtime <= built for p in project.iterdir()
+               if p.suffix in (".cpp", ".h"))
 
 
 def _own_warnings(stderr: str, project: Path) -> tuple[str, ...]:
@@ -68,7 +80,7 @@ def _own_warnings(stderr: str, project: Path) -> tuple[str, ...]:
     root = project.resolve()
     for m in _WARNING.finditer(stderr):
         path = Path(m.group("file"))
-        path = path if path.is_absolute() else (Path.cwd() / path)
+        path = path if path.is_absolute() else (project / path)
         try:
             path.resolve().relative_to(root)
         except ValueError:
@@ -90,7 +102,9 @@ def csim(project_dir: str | os.PathLike[str], *, include_dir: str | os.PathLike[
     include_dir : path, optional
         Directory holding ``ap_fixed.h`` (e.g. a Vitis installation's ``include``); default:
         the headers bundled with hls4ml (``vitaccel.fixed.ap_types_include_dir``). Passed with
-        ``-isystem`` so that only warnings of the project's own files are reported.
+        ``-isystem`` so that only warnings of the project's own files are reported. The flags
+        are ``-std=c++17 <optimize> -Wall -Wno-unknown-pragmas`` (the ``#pragma HLS``
+        directives are for Vitis HLS, not g++).
     optimize : str
         Optimisation flag (``-O2``; tests use ``-O1`` to compile faster).
     extra_flags : tuple of str
@@ -118,17 +132,20 @@ def csim(project_dir: str | os.PathLike[str], *, include_dir: str | os.PathLike[
         raise UsageError(f"csim: project {str(project)!r} lacks {', '.join(missing)} "
                          "(generate it with images: `vitaccel codegen --images N`)")
     include = ap_types_include_dir(include_dir)
-    cmd = compile_command(project, include, optimize, tuple(extra_flags))
+    cmd = compile_command(include, optimize, tuple(extra_flags))
     if shutil.which(cmd[0]) is None:
         raise UsageError(f"csim: C++ compiler {cmd[0]!r} not found (set CXX)")
     (project / "build").mkdir(exist_ok=True)
-    t0 = time.perf_counter()
-    comp = subprocess.run(cmd, capture_output=True, text=True, cwd=project)
-    compile_s = time.perf_counter() - t0
-    warnings = _own_warnings(comp.stderr, project)
-    if comp.returncode != 0:
-        return CsimResult(False, 0, 0, "compile failed", compile_s, 0.0, warnings,
-                          comp.stderr[-20000:])
+    compile_s, warnings = 0.0, ()
+    if not _up_to_date(project, cmd):
+        t0 = time.perf_counter()
+        comp = subprocess.run(cmd, capture_output=True, text=True, cwd=project)
+        compile_s = time.perf_counter() - t0
+        warnings = _own_warnings(comp.stderr, project)
+        if comp.returncode != 0:
+            return CsimResult(False, 0, 0, "compile failed", compile_s, 0.0, warnings,
+                              comp.stderr[-20000:])
+        (project / "build" / "csim.cmd").write_text(" ".join(cmd[:-2]) + "\n")
     t0 = time.perf_counter()
     try:
         run = subprocess.run([str(project / "build" / "csim"), str(project)], capture_output=True,

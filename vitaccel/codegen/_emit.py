@@ -10,15 +10,17 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from vitaccel.codegen._context import EmitContext, dims
+from vitaccel.codegen._render import RENDER
+from vitaccel.codegen._tables import WORD_BITS
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType
 from vitaccel.ir import INPUT, Graph
 
-from vitaccel.codegen._context import EmitContext, dims
-from vitaccel.codegen._render import RENDER
-from vitaccel.codegen._tables import WORD_BITS
-
 __all__ = ["emit", "environment", "MARKER"]
+
+TASK_OPS = frozenset({"moe"})
+"""Ops whose kernel reads the task index (an s_axilite argument of the top function)."""
 
 MARKER = ".vitaccel-project"
 """Name of the file that marks a directory as a generated vitaccel project."""
@@ -51,7 +53,7 @@ def _codes_bytes(a: np.ndarray) -> bytes:
     return np.ascontiguousarray(np.asarray(a, dtype=np.int64)).astype("<i8").tobytes()
 
 
-def _data_files(graph: Graph, images: Any, golden: Any) -> dict[str, bytes]:
+def _data_files(graph: Graph, images: Any, golden: Any) -> tuple[dict[str, bytes], int]:
     from vitaccel.sim import simulate
     from vitaccel.sim._simulate import check_images
 
@@ -70,10 +72,12 @@ def _data_files(graph: Graph, images: Any, golden: Any) -> dict[str, bytes]:
         "data/images.bin": _codes_bytes(graph.input_fmt.quantize(x)),
         "data/golden_outputs.bin": _codes_bytes(out),
         "data/golden_layers.bin": _codes_bytes(layers),
-    }
+    }, int(golden.task)
 
 
-def emit(graph: Graph, hw: Any, *, images: Any = None, golden: Any = None) -> dict[str, str | bytes]:
+def emit(
+    graph: Graph, hw: Any, *, images: Any = None, golden: Any = None
+) -> dict[str, str | bytes]:
     """Generate a Vitis HLS project for ``graph`` built as ``hw`` describes. No I/O.
 
     Parameters
@@ -117,6 +121,8 @@ def emit(graph: Graph, hw: Any, *, images: Any = None, golden: Any = None) -> di
         args = ["image" if i == INPUT else f"buf_{ctx.ident(i)}" for i in node.inputs] + [var]
         if node.params:
             args.append("wmem")
+        if node.op in TASK_OPS:
+            args.append("task")
         elems = int(np.prod(node.shape))
         calls.append({"fn": f"k_{ident}", "args": args, "first": _flat_first(var, len(node.shape)),
                       "elems": elems})
@@ -125,7 +131,7 @@ def emit(graph: Graph, hw: Any, *, images: Any = None, golden: Any = None) -> di
     from vitaccel import __version__
 
     c, h, w = graph.input_shape
-    data = {} if images is None else _data_files(graph, images, golden)
+    data, task = ({}, 0) if images is None else _data_files(graph, images, golden)
     num_images = 0 if images is None else len(np.frombuffer(data["data/images.bin"], "<i8")) \
         // (c * h * w)
     info = {
@@ -147,6 +153,8 @@ def emit(graph: Graph, hw: Any, *, images: Any = None, golden: Any = None) -> di
         "max_images": max(1, num_images),
         "num_images": num_images,
         "word_bits": WORD_BITS,
+        "has_task": any(n.op in TASK_OPS for n in graph),
+        "test_task": task,
     }
     files: dict[str, str | bytes] = {
         "kernel.cpp": env.get_template("kernel.cpp.j2").render(

@@ -8,8 +8,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from vitaccel.errors import UsageError
 from vitaccel.codegen._emit import MARKER
+from vitaccel.errors import UsageError
 
 __all__ = ["write_project"]
 

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from vitaccel.codegen._context import EmitContext
+from vitaccel.codegen._variants import GELU_RENDER, LAYERNORM_RENDER, SOFTMAX_RENDER
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, add_type
 from vitaccel.ir import Node
-
-from vitaccel.codegen._context import EmitContext
-from vitaccel.codegen._variants import GELU_RENDER, LAYERNORM_RENDER, SOFTMAX_RENDER
 
 __all__ = ["RENDER", "Renderer"]
 
@@ -125,6 +124,7 @@ def render_attention(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]
     })
     softmax = a["softmax"]
     c["sm"] = _variant(SOFTMAX_RENDER, softmax, "softmax")(softmax, c["id"], score_fmt, ctx)
+    c["sm"]["n"] = tokens
     template = "attention_reordered.j2" if order == "reordered" and slots > 1 else \
         "attention_standard.j2"
     return template, c
@@ -163,6 +163,37 @@ def render_head(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
     return "head.j2", c
 
 
+def render_moe(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """Task-gated mixture of experts with top-k routing and expert queues."""
+    a = node.attrs
+    tokens, d = node.shape
+    experts, hidden = a["num_experts"], node.params["fc1_weight"].shape[1]
+    acc_fmt: FixedType = a["acc_t"]
+    c = ctx.base(node)
+    c.update({
+        "x": ctx.arg(node.inputs[0], "x"), "residual": ctx.arg(node.inputs[1], "r"),
+        "tokens": tokens, "d": d, "experts": experts, "hidden": hidden,
+        "top_k": a["top_k"], "select": a["select"],
+        "acc_t": ctx.typedef(node, "acc", acc_fmt, "accumulator"),
+        "product_t": ctx.optional_typedef(node, "product", a["product_t"], "product format"),
+        "hidden_t": ctx.typedef(node, "hidden", a["hidden_t"], "expert hidden buffer"),
+        "scaled_t": ctx.typedef(node, "scaled", a["scaled_t"], "probability x expert output"),
+        "combine_t": ctx.typedef(node, "combine", a["combine_t"], "combined expert outputs"),
+        "tile_in": min(ctx.hw.linear.tile_in, d), "ii": ctx.hw.linear.pipeline_ii,
+    })
+    for key, short in (("gate_weight", "gate_w"), ("gate_bias", "gate_b"),
+                       ("fc1_weight", "fc1_w"), ("fc1_bias", "fc1_b"),
+                       ("fc2_weight", "fc2_w"), ("fc2_bias", "fc2_b")):
+        c[short] = ctx.param(node, key)
+    if a["select"] not in ("score", "prob"):
+        raise UsageError(f"codegen: moe {node.name!r} has unknown select rule {a['select']!r}")
+    softmax, gelu = a["softmax"], a["gelu"]
+    c["sm"] = _variant(SOFTMAX_RENDER, softmax, "softmax")(softmax, c["id"], acc_fmt, ctx)
+    c["sm"]["n"] = experts
+    c["gelu"] = _variant(GELU_RENDER, gelu, "gelu")(gelu, c["id"], acc_fmt, ctx)
+    return "moe.j2", c
+
+
 RENDER: dict[str, Renderer] = {
     "patch_embed": render_patch_embed,
     "embed_tokens": render_embed_tokens,
@@ -170,5 +201,6 @@ RENDER: dict[str, Renderer] = {
     "linear": render_linear,
     "attention": render_attention,
     "head": render_head,
+    "moe": render_moe,
 }
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vitaccel.codegen._names import TypeTable, rom_code_type
 from vitaccel.fixed import FixedType
 from vitaccel.ir import Param
 from vitaccel.units.tables import Table
-
-from vitaccel.codegen._names import TypeTable, rom_code_type
 
 __all__ = ["RomTable", "WeightPacker", "WORD_BITS", "lane_bits"]
 

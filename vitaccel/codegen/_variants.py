@@ -12,12 +12,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from vitaccel.codegen._context import EmitContext
 from vitaccel.fixed import FixedType, sub_type
 from vitaccel.units.gelu import DeltaTableGelu, LutGelu, TanhGelu
 from vitaccel.units.layernorm import FixedLayerNorm, IsqrtLayerNorm, RsqrtTableLayerNorm
 from vitaccel.units.softmax import Base2Softmax, OnlineSoftmax, RomSoftmax, TwoPassSoftmax
-
-from vitaccel.codegen._context import EmitContext
 
 __all__ = ["SOFTMAX_RENDER", "GELU_RENDER", "LAYERNORM_RENDER", "abs_type"]
 
