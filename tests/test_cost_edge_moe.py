@@ -101,3 +101,20 @@ def test_per_token_expert_loading_costs_more(graph, hw, report):
     slow = estimate(graph, no_reorder).node(name)
     assert slow.weight_bytes > 10 * report.node(name).weight_bytes
     assert slow.latency_cycles > report.node(name).latency_cycles
+
+
+def test_expert_load_of_several_images_costs_the_mean(graph, hw):
+    name = next(n.name for n in graph if n.op == "moe")
+    a = np.full(16, 129 * 2 // 16)
+    b = np.zeros(16, dtype=np.int64)
+    b[:4] = 129 * 2 // 4
+    one = [estimate(graph, hw, expert_load={name: row}).node(name) for row in (a, b)]
+    both = estimate(graph, hw, expert_load={name: np.stack([a, b])}).node(name)
+    assert both.latency_cycles == round((one[0].latency_cycles + one[1].latency_cycles) / 2)
+    assert both.weight_bytes == (one[0].weight_bytes + one[1].weight_bytes) // 2
+    from vitaccel.errors import UsageError
+
+    with pytest.raises(UsageError, match="per-expert token counts"):
+        estimate(graph, hw, expert_load={name: np.zeros(15, dtype=np.int64)})
+    with pytest.raises(UsageError, match=r"must lie in \[0, 129\]"):
+        estimate(graph, hw, expert_load={name: np.full(16, 200)})

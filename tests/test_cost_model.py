@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
 
 import numpy as np
 import pytest
@@ -159,6 +160,8 @@ def test_early_exit_expected_latency(graph):
     assert r.total_cycles == full.total_cycles
     assert r.exit_fractions == {mid: 0.25, graph.outputs[0]: 0.75}
     assert r.energy_mj < full.energy_mj
+    summary = types.SimpleNamespace(exits=(mid, graph.outputs[0]), histogram=(1, 3))
+    assert estimate(g, HW, exit_fractions=summary).expected_cycles == r.expected_cycles
     with pytest.raises(UsageError, match="not an output"):
         estimate(g, HW, exit_fractions={"blocks.0.norm1": 0.5})
     with pytest.raises(UsageError, match=r"sum to 1\.5"):

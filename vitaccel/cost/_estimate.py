@@ -21,7 +21,7 @@ def estimate(
     hw: Any,
     *,
     expert_load: Mapping[str, Any] | None = None,
-    exit_fractions: Mapping[str, float] | None = None,
+    exit_fractions: Mapping[str, float] | Any = None,
 ) -> CostReport:
     """Estimate cycles, latency, resources, power and energy of ``graph`` on ``hw``.
 
@@ -36,13 +36,16 @@ def estimate(
     hw : vitaccel.hw.HwConfig
         The hardware configuration (parallelism, buffering, ports, board, clock).
     expert_load : Mapping, optional
-        MoE node name -> per-expert token counts for one image (a sequence of length
-        ``num_experts``, e.g. from the simulator's expert-load report). Nodes not given
-        assume the worst case: every expert active with ``tokens * top_k / num_experts``
-        tokens (or ``moe.max_active_experts`` experts sharing the tokens).
-    exit_fractions : Mapping of str to float, optional
+        MoE node name -> per-expert token counts of one image (length ``num_experts``;
+        booleans mark active experts sharing the ``tokens * top_k`` routed tokens), or an
+        (images, experts) array such as the simulator's ``reports["expert_load"][name]``, in
+        which case the node costs the mean over those images. Nodes not given assume the
+        worst case: every expert active with ``tokens * top_k / num_experts`` tokens (or
+        ``moe.max_active_experts`` experts sharing the tokens).
+    exit_fractions : Mapping of str to float or ExitSummary, optional
         Output node name (an exit head or the final output) -> fraction of images leaving
-        there (the simulated exit histogram). The expected latency and energy are
+        there, or the simulator's exit summary (``.exits`` and ``.histogram``, see
+        ``vitaccel.units._exit_report.exit_summary``). The expected latency and energy are
         ``sum_e P(e) * cost of the nodes up to and including e``; fractions missing from
         the mapping leave at the final output.
 
@@ -98,7 +101,14 @@ def _check_expert_load(graph: Any, load: Mapping[str, Any]) -> None:
                              f"{graph.name!r} (MoE nodes: {', '.join(moe) or 'none'})")
 
 
-def _fractions(graph: Any, given: Mapping[str, float] | None) -> dict[str, float]:
+def _fractions(graph: Any, given: Any) -> dict[str, float]:
+    if given is None:
+        return {}
+    if hasattr(given, "exits") and hasattr(given, "histogram"):
+        total = sum(given.histogram)
+        if total <= 0:
+            raise UsageError("exit_fractions: the exit histogram holds no images")
+        given = {name: n / total for name, n in zip(given.exits, given.histogram, strict=True)}
     if not given:
         return {}
     out: dict[str, float] = {}

@@ -32,7 +32,7 @@ the router (aux unit ``moe_router``): the softmax variant's ROMs and running-sum
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -123,7 +123,7 @@ def expert_tokens(node_name: str, work: MoeWork, hw: Any, given: Any) -> tuple[i
         a = np.asarray(given)
         if a.shape != (e,) or a.dtype.kind not in "biu":
             raise UsageError(f"expert_load[{node_name!r}]: expected {e} per-expert token "
-                             f"counts (or active flags) for one image, got shape {a.shape} "
+                             f"counts (or active flags) per image, got shape {a.shape} "
                              f"dtype {a.dtype}")
         if a.dtype.kind != "b":
             if a.min() < 0 or a.max() > work.tokens:
@@ -225,10 +225,50 @@ def _router(w: MoeWork, ctx: CostContext) -> Any:
     return t.freeze()
 
 
+def _mean_cost(costs: list[UnitCost]) -> UnitCost:
+    """The per-image mean of several images' costs of one node (integer fields rounded)."""
+    if len(costs) == 1:
+        return costs[0]
+    n = len(costs)
+
+    def avg(key: str) -> int:
+        return round(sum(getattr(c, key) for c in costs) / n)
+
+    first = costs[0]
+    phases = tuple((name, round(sum(dict(c.phases)[name] for c in costs) / n))
+                   for name, _ in first.phases)
+    compute = sum(v for _, v in phases) + avg("overhead_cycles")
+    memory_cycles = avg("memory_cycles")
+    return replace(
+        first, cycles=sum(v for _, v in phases), overhead_cycles=avg("overhead_cycles"),
+        phases=phases, weight_bytes=avg("weight_bytes"), act_bytes=avg("act_bytes"),
+        memory_cycles=memory_cycles, latency_cycles=avg("latency_cycles"), macs=avg("macs"),
+        bound="compute" if compute >= memory_cycles else "memory",
+        dsp_pj=sum(c.dsp_pj for c in costs) / n, bram_pj=sum(c.bram_pj for c in costs) / n,
+        dram_pj=sum(c.dram_pj for c in costs) / n, logic_pj=sum(c.logic_pj for c in costs) / n,
+    )
+
+
 def moe_cost(node: Any, graph: Any, hw: Any, ctx: CostContext) -> UnitCost:
-    """Mixture of experts: gate, routing, per-expert fc1/fc2 with weight loads, combine."""
+    """Mixture of experts: gate, routing, per-expert fc1/fc2 with weight loads, combine.
+
+    ``ctx.expert_load[node.name]`` may hold one image's per-expert counts (or active flags),
+    or a (images, experts) array such as the simulator's ``reports["expert_load"][name]``:
+    the node then costs the mean over the images.
+    """
     work = ctx.work(node, _moe_work)
-    counts = expert_tokens(node.name, work, hw, ctx.expert_load.get(node.name))
-    if node.name in ctx.expert_load:
-        return _cost(node, work, ctx, counts)
-    return ctx.memo("moe", work, lambda: _cost(node, work, ctx, counts))
+    if node.name not in ctx.expert_load:
+        counts = expert_tokens(node.name, work, hw, None)
+        return ctx.memo("moe", work, lambda: _cost(node, work, ctx, counts))
+    given = np.asarray(ctx.expert_load[node.name])
+    rows = given if given.ndim == 2 else given[None]
+    if rows.shape[0] == 0:
+        raise UsageError(f"expert_load[{node.name!r}]: no images")
+    per_counts: dict[tuple[int, ...], UnitCost] = {}
+    costs = []
+    for row in rows:
+        counts = expert_tokens(node.name, work, hw, row)
+        if counts not in per_counts:
+            per_counts[counts] = _cost(node, work, ctx, counts)
+        costs.append(per_counts[counts])
+    return _mean_cost(costs)
