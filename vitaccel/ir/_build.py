@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,12 @@ class Numerics:
         Key streaming order of the attention unit.
     parallel_queries : int
         P, query slots of the reordered attention.
+    qk_kernel : {"mac", "binary"}
+        QK^T by multipliers, or by popcount of binary Q/K codes (``vitaccel.units.attention``).
+    av_kernel : {"mac", "log2"}
+        A.V by multipliers, or by shifts with log2-quantized probabilities.
+    log2_min_exp : int
+        Smallest power of two kept by the log2 probabilities (FQ-ViT 4-bit codes: -15).
     """
 
     softmax: str = "online"
@@ -41,6 +48,17 @@ class Numerics:
     layernorm: str = "rsqrt_table"
     attention_order: str = "standard"
     parallel_queries: int = 1
+    qk_kernel: str = "mac"
+    av_kernel: str = "mac"
+    log2_min_exp: int = -15
+
+    def __post_init__(self) -> None:
+        for key, allowed in (("qk_kernel", ("mac", "binary")), ("av_kernel", ("mac", "log2"))):
+            if getattr(self, key) not in allowed:
+                raise UsageError(f"{key}: expected one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, key)!r}")
+        if not isinstance(self.log2_min_exp, int) or self.log2_min_exp > 0:
+            raise UsageError(f"log2_min_exp: expected an integer <= 0, got {self.log2_min_exp!r}")
 
     @classmethod
     def from_hw(cls, hw: Any) -> Numerics:
@@ -165,6 +183,20 @@ def _linear_plan(name: str, lin: Any, inputs: tuple[str, ...], rows: int, bias_r
     ), lin)
 
 
+def attention_plan(name: str, qkv: str, cfg: Any, numerics: Numerics) -> Plan:
+    """The attention node reading the fused qkv output ``qkv`` (kernels from ``numerics``)."""
+    hd = cfg.head_dim
+    return Plan(
+        name, "attention", (qkv,), (cfg.num_tokens, cfg.embed_dim), "act",
+        attrs={"num_heads": cfg.num_heads, "head_dim": hd, "order": numerics.attention_order,
+               "parallel_queries": numerics.parallel_queries, "score_t": Role("attn.score"),
+               "product_t": Role("product"), "softmax": VariantRef("softmax", numerics.softmax),
+               "acc_t": Role("attn.accum"), "qk_kernel": numerics.qk_kernel,
+               "av_kernel": numerics.av_kernel, "log2_min_exp": numerics.log2_min_exp,
+               "binary_shift": -round(0.5 * math.log2(hd))},
+    )
+
+
 def _plan_block(plans: list[Plan], pre: str, block: Any, x: str, cfg: Any,
                 numerics: Numerics) -> str:
     t, d, hd = cfg.num_tokens, cfg.embed_dim, cfg.head_dim
@@ -176,13 +208,7 @@ def _plan_block(plans: list[Plan], pre: str, block: Any, x: str, cfg: Any,
     b[:d] *= scale
     plans.append(_linear_plan(f"{pre}.attn.qkv", qkv, (f"{pre}.norm1",), t, "attn.bias",
                               weight=w, bias=b))
-    plans.append(Plan(
-        f"{pre}.attn", "attention", (f"{pre}.attn.qkv",), (t, d), "act",
-        attrs={"num_heads": cfg.num_heads, "head_dim": hd, "order": numerics.attention_order,
-               "parallel_queries": numerics.parallel_queries, "score_t": Role("attn.score"),
-               "product_t": Role("product"), "softmax": VariantRef("softmax", numerics.softmax),
-               "acc_t": Role("attn.accum")},
-    ))
+    plans.append(attention_plan(f"{pre}.attn", f"{pre}.attn.qkv", cfg, numerics))
     plans.append(_linear_plan(f"{pre}.attn.proj", block.attn.proj, (f"{pre}.attn", x), t,
                               "attn.bias"))
     res = f"{pre}.attn.proj"

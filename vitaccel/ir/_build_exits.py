@@ -17,6 +17,7 @@ from vitaccel.ir._build import (
     _norm_plan,
     _np,
     _weight,
+    attention_plan,
 )
 
 __all__ = ["plan_exit", "exit_node_name", "LOG_STEP_LOG2", "LN2_FRAC_BITS"]
@@ -107,13 +108,7 @@ def _plan_global(plans: list[Plan], pre: str, head: Any, h: str, cfg: Any,
     b[:d] *= scale
     plans.append(_linear_plan(f"{pre}.attn.qkv", attn.qkv, (h,), t, "attn.bias", weight=w,
                               bias=b))
-    plans.append(Plan(
-        f"{pre}.attn", "attention", (f"{pre}.attn.qkv",), (t, d), "act",
-        attrs={"num_heads": cfg.num_heads, "head_dim": hd, "order": numerics.attention_order,
-               "parallel_queries": numerics.parallel_queries, "score_t": Role("attn.score"),
-               "product_t": Role("product"), "softmax": VariantRef("softmax", numerics.softmax),
-               "acc_t": Role("attn.accum")},
-    ))
+    plans.append(attention_plan(f"{pre}.attn", f"{pre}.attn.qkv", cfg, numerics))
     plans.append(_linear_plan(f"{pre}.attn.proj", attn.proj, (f"{pre}.attn", h), t,
                               "attn.bias"))
     return f"{pre}.attn.proj"

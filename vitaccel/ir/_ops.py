@@ -61,7 +61,7 @@ OPS: dict[str, OpSpec] = {
             "attention",
             "multi-head attention on a fused (T, 3D) qkv tensor: QK^T, softmax, A.V",
             ("num_heads", "head_dim", "order", "parallel_queries", "score_t", "product_t",
-             "softmax", "acc_t"),
+             "softmax", "acc_t", "qk_kernel", "av_kernel", "log2_min_exp", "binary_shift"),
             (),
         ),
         OpSpec(

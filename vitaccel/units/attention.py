@@ -11,6 +11,20 @@ Key order: ``standard`` streams keys 0..N-1 for every row. ``reordered`` is Edge
 constant-bandwidth order with P query slots: row i meets its keys in the rotated order
 i mod P, ..., N-1, 0, ..., (i mod P)-1. Order changes bits only where an operation is not
 associative (the online softmax's running max/sum, saturating or rounding accumulators).
+
+Multiplier-free kernel options (attrs; absent means ``"mac"``):
+
+* ``qk_kernel="binary"`` (ShiftAddViT): per head, q and k become +-1 codes
+  (:func:`vitaccel.units.shiftadd.binary_codes`: +1 where the value is >= the floor of its
+  mean over the tokens, in codes), their similarity is the popcount dot product
+  ``c = D_h - 2 * hamming`` (an integer in [-D_h, D_h]) and ``s = score(c * 2**binary_shift)``
+  (exact value assigned to ``score_t``; the builder sets ``binary_shift =
+  -round(log2(sqrt(head_dim)))``, the softmax temperature as a shift).
+* ``av_kernel="log2"`` (FQ-ViT): each probability is rounded to a power of two,
+  ``E = round(log2 p)`` (:func:`vitaccel.units.shiftadd.log2_quantize_probs`), zero when
+  ``E < log2_min_exp``; A.V then adds ``product(v[j] * 2**E)`` (a shift of v, floored by
+  ``product_t``; exact when it is None) in the row's key order, exactly as
+  :func:`vitaccel.units.shiftadd.shift_av`.
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ import numpy as np
 
 from vitaccel.fixed import FixedType, Overflow, fixed_matmul, mul_type
 from vitaccel.ir import Node
+from vitaccel.units.shiftadd import LOG2_ZERO, binary_codes, binary_scores, log2_quantize_probs
 
 __all__ = ["key_order", "simulate", "reference", "order_free"]
 
@@ -85,6 +100,27 @@ def _av(p: np.ndarray, p_t: FixedType, v: np.ndarray, v_t: FixedType, node: Node
     return out
 
 
+def log2_probs(p: np.ndarray, p_t: FixedType, min_exp: int) -> tuple[np.ndarray, FixedType]:
+    """Probabilities rounded to powers of two ``2**E`` (E in [min_exp, 0], or 0), as codes of
+    ``ap_ufixed<1 - min_exp, 1>`` (one set bit each: a shift in hardware)."""
+    e = log2_quantize_probs(p, p_t, min_exp)
+    keep = e != LOG2_ZERO
+    e = np.minimum(np.where(keep, e, min_exp), 0)
+    codes = np.where(keep, np.int64(1) << (e - min_exp), 0)
+    return codes, FixedType(1 - min_exp, 1, signed=False)
+
+
+def _binary_scores(q: np.ndarray, k: np.ndarray, node: Node,
+                   overflow: dict[str, int]) -> np.ndarray:
+    """Popcount scores of +-1 codes (B, H, T, T), assigned to ``score_t`` with the shift."""
+    c = binary_scores(binary_codes(q), binary_codes(k))
+    shift = node.attrs["binary_shift"]
+    width = max(2, int(node.attrs["head_dim"]).bit_length() + 1)
+    out, n = node.attrs["score_t"].cast(c, FixedType(width, width + shift), return_overflow=True)
+    overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
+    return out
+
+
 def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
              overflow: dict[str, int]) -> np.ndarray:
     """Bit-exact attention on a batch: inputs[0] is qkv (B, T, 3D); returns (B, T, D)."""
@@ -95,15 +131,20 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
     score_t, product_t = node.attrs["score_t"], node.attrs["product_t"]
     softmax = node.attrs["softmax"]
     order = key_order(t, node.attrs["order"], node.attrs["parallel_queries"])
-    scores = np.empty((b, heads, t, t), dtype=np.int64)
-    for bi in range(b):
-        for h in range(heads):
-            s, n = fixed_matmul(q[bi, h], a_t, k[bi, h].T, a_t, acc_t=score_t,
-                                product_t=product_t, return_overflow=True)
-            overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
-            scores[bi, h] = s
+    if node.attrs.get("qk_kernel", "mac") == "binary":
+        scores = _binary_scores(q, k, node, overflow)
+    else:
+        scores = np.empty((b, heads, t, t), dtype=np.int64)
+        for bi in range(b):
+            for h in range(heads):
+                s, n = fixed_matmul(q[bi, h], a_t, k[bi, h].T, a_t, acc_t=score_t,
+                                    product_t=product_t, return_overflow=True)
+                overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
+                scores[bi, h] = s
     probs = softmax.forward(scores, score_t, order=order, overflow=overflow)
     p_t = softmax.out_t
+    if node.attrs.get("av_kernel", "mac") == "log2":
+        probs, p_t = log2_probs(probs, p_t, node.attrs["log2_min_exp"])
     ctx = np.empty((b, heads, t, hd), dtype=np.int64)
     for bi in range(b):
         for h in range(heads):
@@ -118,10 +159,19 @@ def reference(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     """Float64 attention (exact softmax) on the float qkv tensor (scale already folded in)."""
     heads, hd = node.attrs["num_heads"], node.attrs["head_dim"]
     q, k, v = _split_heads(inputs[0], heads, hd)
-    s = q @ k.transpose(0, 1, 3, 2)
+    if node.attrs.get("qk_kernel", "mac") == "binary":
+        def codes(x: np.ndarray) -> np.ndarray:
+            return np.where(x >= x.mean(axis=-2, keepdims=True), 1.0, -1.0)
+
+        s = codes(q) @ codes(k).transpose(0, 1, 3, 2) * 2.0 ** node.attrs["binary_shift"]
+    else:
+        s = q @ k.transpose(0, 1, 3, 2)
     s = s - s.max(axis=-1, keepdims=True)
     e = np.exp(s)
     p = e / e.sum(axis=-1, keepdims=True)
+    if node.attrs.get("av_kernel", "mac") == "log2":
+        ex = np.round(np.log2(np.maximum(p, 2.0 ** (node.attrs["log2_min_exp"] - 2))))
+        p = np.where(ex >= node.attrs["log2_min_exp"], 2.0 ** np.minimum(ex, 0), 0.0)
     ctx = p @ v
     b, _, t, _ = ctx.shape
     return ctx.transpose(0, 2, 1, 3).reshape(b, t, heads * hd)
