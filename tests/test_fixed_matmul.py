@@ -111,11 +111,11 @@ def test_saturating_accumulator_differs_from_a_saturated_naive_sum() -> None:
     raw, n_ovf = fixed_matmul(x, one, w, one, acc_t=acc_t, return_overflow=True)
     naive = int(np.clip(x @ w, acc_t.min_raw, acc_t.max_raw)[0, 0])
     assert raw.tolist() == [[27]] and naive == 100 and n_ovf == 1
-    assert list(legal_paths((-100, 100), (1, 1), (0, 0), 3, one, one, acc_t, None, False)) == [
-        "exact"
-    ]
+    legal = legal_paths((-100, 100), (1, 1), (0, 0), 3, one, one, acc_t, None, False)
+    assert list(legal) == ["sat", "exact"]
     with pytest.raises(UsageError, match="not provably exact"):
         fixed_matmul(x, one, w, one, acc_t=acc_t, path="blas64")
+    assert fixed_matmul(x, one, w, one, acc_t=acc_t, path="exact").tolist() == [[27]]
 
 
 def test_rounding_accumulator_is_applied_after_every_addition() -> None:
@@ -165,11 +165,12 @@ def test_path_choice_follows_the_data_bound() -> None:
         next(iter(legal_paths((-128, 127), (-128, 127), (0, 0), 192, x_t, w_t, sat, None, False)))
         == "blas32"
     )
-    # 2**14 per product * 2**10 terms exceeds 2**23: a saturating accumulator must go exact
-    assert (
-        next(iter(legal_paths((-128, 127), (-128, 127), (0, 0), 1024, x_t, w_t, sat, None, False)))
-        == "exact"
-    )
+    # 2**14 per product * 2**10 terms exceeds 2**23: a saturating accumulator clamps each step
+    assert list(
+        legal_paths((-128, 127), (-128, 127), (0, 0), 1024, x_t, w_t, sat, None, False)
+    ) == ["sat", "exact"]
+    rnd = sat.with_modes(rounding=Rounding.RND)  # rounding never fires: F_acc == F_product
+    assert "sat" in legal_paths((-128, 127), (-128, 127), (0, 0), 1024, x_t, w_t, rnd, None, False)
     # large operands: float32 products are inexact, float64 with K chunks is exact
     big = FixedType(32, 10)
     paths = legal_paths(
@@ -218,7 +219,7 @@ def test_bad_arguments_are_refused() -> None:
         fixed_matmul(np.zeros((2, 3), int), t, np.zeros((3, 2), int), t, acc_t=t, path="gpu")
     with pytest.raises(UsageError, match=r"x_raw codes must lie in \[-128, 127\]"):
         fixed_matmul(np.full((2, 3), 300), t, np.zeros((3, 2), int), t, acc_t=t)
-    assert set(PATHS) == {"blas32", "blas64", "wrap", "exact"}
+    assert set(PATHS) == {"blas32", "blas64", "wrap", "sat", "exact"}
 
 
 def test_oracle_helper_is_exact() -> None:

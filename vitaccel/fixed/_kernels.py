@@ -11,7 +11,7 @@ from numba import njit, prange
 
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
-__all__ = ["cast_params", "cast_one", "mm_exact", "mm_wrap"]
+__all__ = ["cast_params", "cast_one", "mm_exact", "mm_sat", "mm_wrap"]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
 _OVERFLOW_CODE = {o: i for i, o in enumerate(Overflow)}
@@ -221,5 +221,40 @@ def mm_wrap(
         for n in range(n_cols):
             v = acc[n]
             out[m, n] = ((v << sh_a) >> sh_a) if acc_signed else (v & a_mask)
+        flags[m] = fl
+    return out, flags
+
+
+@njit(parallel=True, cache=True)
+def mm_sat(x, w, acc0, ovf0, use_p, pcast, d, acc_min, acc_max, low_code, sym):
+    """Accumulation into an ``AP_SAT``/``AP_SAT_SYM`` accumulator that never rounds.
+
+    Every step clamps ``acc + p * 2**d`` to ``[acc_min, acc_max]`` in k order; an underflow (or,
+    with ``sym``, a sum equal to ``acc_min``) gives ``low_code``. Returns (codes, overflowed).
+    """
+    m_rows, k_len = x.shape
+    n_cols = w.shape[1]
+    out = np.empty((m_rows, n_cols), np.int64)
+    flags = np.empty((m_rows, n_cols), np.bool_)
+    for m in prange(m_rows):
+        acc = acc0.copy()
+        fl = ovf0.copy()
+        for k in range(k_len):
+            xv = x[m, k]
+            for n in range(n_cols):
+                p = xv * w[k, n]
+                if use_p:
+                    p, o = cast_one(p, pcast)
+                    if o:
+                        fl[n] = True
+                v = acc[n] + (p << d)
+                if v > acc_max:
+                    v = acc_max
+                    fl[n] = True
+                elif v < acc_min or (sym and v == acc_min):
+                    v = low_code
+                    fl[n] = True
+                acc[n] = v
+        out[m] = acc
         flags[m] = fl
     return out, flags

@@ -4,7 +4,7 @@ For every output element: ``acc = acc_t(bias)`` (or 0); for ``k = 0..K-1`` in or
 product ``p = x[m,k] * w[k,n]`` is optionally assigned to ``product_t``, and then
 ``acc = acc_t(acc + p)`` (full-precision sum, then rounding and overflow handling).
 
-Three implementations give exactly those bits; :func:`legal_paths` lists those whose
+Four implementations give exactly those bits; :func:`legal_paths` lists those whose
 equivalence is proven for the actual data, and the fastest of them is used:
 
 ``"blas32"`` / ``"blas64"``
@@ -16,6 +16,9 @@ equivalence is proven for the actual data, and the fastest of them is used:
     ``AP_WRAP`` accumulator (N = 0) that never rounds: the products (each cast to
     ``product_t`` on its own, e.g. Edge-MoE's ``ap_fixed<32,10>`` ``AP_TRN``) are summed in
     int64 and wrapped at the end (numba, parallel over rows).
+``"sat"``
+    ``AP_SAT`` / ``AP_SAT_SYM`` accumulator that never rounds: a clamp after every addition
+    (numba, parallel over rows).
 ``"exact"``
     Anything else (saturating or rounding accumulators): the assignment after every addition,
     in k order (numba, parallel over rows).
@@ -29,11 +32,11 @@ from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
 from vitaccel.fixed._cast import cast_raw
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
-from vitaccel.fixed._kernels import cast_params, mm_exact, mm_wrap
+from vitaccel.fixed._kernels import cast_params, mm_exact, mm_sat, mm_wrap
 
 __all__ = ["fixed_matmul", "legal_paths", "PATHS"]
 
-PATHS = ("blas32", "blas64", "wrap", "exact")
+PATHS = ("blas32", "blas64", "wrap", "sat", "exact")
 _MIN_CHUNK = 32
 
 
@@ -110,6 +113,8 @@ def legal_paths(
                     paths[name] = max(chunk, 1)
     if wrap_acc:
         paths["wrap"] = 0
+    if acc_t.overflow in (Overflow.SAT, Overflow.SAT_SYM) and pt.frac_bits <= acc_t.frac_bits:
+        paths["sat"] = 0
     paths["exact"] = 0
     return paths
 
@@ -230,6 +235,7 @@ def fixed_matmul(
     )
     if not sum_fits:  # the per-step sum acc + p needs more than int64
         legal.pop("exact")
+        legal.pop("sat", None)
         if return_overflow:
             legal.pop("wrap", None)
         if not legal:
@@ -253,6 +259,23 @@ def fixed_matmul(
         flags = ovf0
     elif chosen == "wrap":
         out, flags = _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, return_overflow)
+    elif chosen == "sat":
+        sym = acc_t.signed and acc_t.overflow is Overflow.SAT_SYM
+        low_code = (-acc_t.max_raw if acc_t.width > 1 else -1) if sym else acc_t.min_raw
+        pcast = cast_params(mt.frac_bits - pt.frac_bits, mt.width, pt)
+        out, flags = mm_sat(
+            x2,
+            w,
+            acc0,
+            ovf0,
+            product_t is not None,
+            pcast,
+            acc_t.frac_bits - pt.frac_bits,
+            acc_t.min_raw,
+            acc_t.max_raw,
+            low_code,
+            sym,
+        )
     else:
         use_p = product_t is not None
         pcast = cast_params(mt.frac_bits - pt.frac_bits, mt.width, pt)
