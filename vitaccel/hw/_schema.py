@@ -14,6 +14,7 @@ from typing import Any
 from vitaccel.hw._checks import Check, Choice, FieldError, Flag, Int, Real, Text, check_fields
 from vitaccel.hw._power import EnergyModel, EnergyOverrides, default_energy_model
 from vitaccel.ir import PRECISION_PRESETS as _PRESETS
+from vitaccel.units import variant_registries
 
 __all__ = [
     "AttentionConfig",
@@ -34,10 +35,11 @@ __all__ = [
 FAMILIES = ("zynq-ultrascale+", "virtex-ultrascale+", "versal-ai-core")
 MEMORY_TYPES = ("ddr4", "lpddr4", "hbm2")
 PRECISION_PRESETS = tuple(_PRESETS)
-# Variant names as registered by the units (vitaccel.units); keep in step with them.
-SOFTMAX_VARIANTS = ("online", "two_pass", "base2", "ibert", "ivit")
-GELU_VARIANTS = ("delta_table", "lut", "tanh", "ibert", "ivit")
-LAYERNORM_VARIANTS = ("rsqrt_table", "isqrt", "ivit")
+# Variant names as registered by the units (vitaccel.units), in registry order.
+_REGISTRIES = variant_registries()
+SOFTMAX_VARIANTS = tuple(_REGISTRIES["softmax"])
+GELU_VARIANTS = tuple(_REGISTRIES["gelu"])
+LAYERNORM_VARIANTS = tuple(_REGISTRIES["layernorm"])
 WEIGHT_BUFFERING = ("single", "pingpong", "resident")
 ATTENTION_ORDERS = ("standard", "reordered")
 # AXI4 data-bus widths a Vitis HLS m_axi port can use towards the DRAM controller.

@@ -340,6 +340,10 @@ _UNITS_32 = {
     "layernorm.sqrt": _p("ap_ufixed<32,12>"),
     "layernorm.norm": _p("ap_fixed<32,8>"),
     "layernorm.out": _p("ap_fixed<32,10>"),
+    "softmax.int_in": _p("ap_fixed<14,6>"),
+    "gelu.ibert_in": _p("ap_fixed<24,10,AP_TRN,AP_SAT>"),
+    "gelu.ivit_in": _p("ap_fixed<13,10,AP_RND,AP_SAT>"),
+    "layernorm.int_in": _p("ap_fixed<22,10,AP_TRN,AP_SAT>"),
 }
 
 _UNITS_16 = {
@@ -361,6 +365,10 @@ _UNITS_16 = {
     "layernorm.sqrt": _p("ap_ufixed<24,12>"),
     "layernorm.norm": _p("ap_fixed<24,8>"),
     "layernorm.out": _p("ap_fixed<24,8>"),
+    "softmax.int_in": _p("ap_fixed<14,6>"),
+    "gelu.ibert_in": _p("ap_fixed<22,10,AP_TRN,AP_SAT>"),
+    "gelu.ivit_in": _p("ap_fixed<12,9,AP_RND,AP_SAT>"),
+    "layernorm.int_in": _p("ap_fixed<22,10,AP_TRN,AP_SAT>"),
 }
 
 _UNITS_8 = {**_UNITS_16, "softmax.prob": _p("ap_ufixed<9,1>")}

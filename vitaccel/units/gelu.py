@@ -246,3 +246,6 @@ class TanhGelu(TableGelu):
 
 
 GELU: dict[str, type[Gelu]] = {cls.NAME: cls for cls in (DeltaTableGelu, LutGelu, TanhGelu)}
+
+# The integer-only variants (ibert, ivit) add themselves to GELU on import.
+import vitaccel.units.gelu_int  # noqa: E402,F401

@@ -132,6 +132,19 @@ def _last_axis(arr: np.ndarray, name: str) -> None:
         raise UsageError(f"{name}: expected an array with a non-empty last axis, got {arr.shape}")
 
 
+def ibert_exp_constants(k: int) -> tuple[int, int, int]:
+    """i-exp constants ``(x0i, floor(b/s), floor(c/s^2))`` for ``s = 2**-k``."""
+    s = _pow2(-k)
+    return _floor(IBERT_EXP_X0 / s), _floor(IBERT_EXP_B / s), _floor(IBERT_EXP_C / s**2)
+
+
+def ibert_gelu_constants(k: int) -> tuple[int, int, Fraction, int]:
+    """i-GELU constants ``(floor(b/s1), floor(c/s1^2), sf, floor(1/sf))`` for ``s = 2**-k``."""
+    s1 = _pow2(-k) / IBERT_GELU_K
+    sf = s1**2 * IBERT_GELU_A * _pow2(IBERT_GELU_N)
+    return _floor(IBERT_GELU_B / s1), _floor(IBERT_GELU_C / s1**2), sf, _floor(1 / sf)
+
+
 def ibert_exp(q: Any, scale: Any) -> tuple[np.ndarray, float]:
     """I-BERT i-exp of ``q * scale`` (meant for ``q <= 0``, i.e. ``x - max``).
 
@@ -161,9 +174,7 @@ def ibert_exp(q: Any, scale: Any) -> tuple[np.ndarray, float]:
     qa = _int_array(q)
     s = _pow2(-k)
     n = IBERT_EXP_N
-    x0i = _floor(IBERT_EXP_X0 / s)
-    bi = _floor(IBERT_EXP_B / s)
-    ci = _floor(IBERT_EXP_C / s**2)
+    x0i, bi, ci = ibert_exp_constants(k)
     top = int(qa.max()) if qa.size else 0
     z_min = min(top // x0i, 0)
     if n - z_min > _MAX_EXP_SHIFT:
@@ -202,11 +213,7 @@ def ibert_gelu(q: Any, scale: Any) -> tuple[np.ndarray, float]:
     """
     k = _scale_exponent(scale)
     qa = _int_array(q)
-    s1 = _pow2(-k) / IBERT_GELU_K
-    bi = _floor(IBERT_GELU_B / s1)
-    ci = _floor(IBERT_GELU_C / s1**2)
-    sf = s1**2 * IBERT_GELU_A * _pow2(IBERT_GELU_N)
-    shift = _floor(1 / sf)
+    bi, ci, sf, shift = ibert_gelu_constants(k)
     poly_bound = bi * bi + abs(ci)
     bound = _max_abs(qa) * ((poly_bound >> IBERT_GELU_N) + abs(shift) + 2) + poly_bound
     qa = _exact_dtype(qa, bound)
@@ -218,7 +225,7 @@ def ibert_gelu(q: Any, scale: Any) -> tuple[np.ndarray, float]:
     return out, float(_pow2(-k) * sf / 2)
 
 
-def _shift_exp(x: np.ndarray, x0: int, n: int, cap: int | None = None) -> np.ndarray:
+def shift_exp(x: np.ndarray, x0: int, n: int, cap: int | None = None) -> np.ndarray:
     """I-ViT shift exponent: e = floor((r/2 - x0) * 2^(n - z)) after x += x//2 - x//16 and the
     clamp x >= n*x0 (z = floor(x/x0), r = x - z*x0). With ``cap``, returns min(e, cap) for
     ``cap <= 2**31`` without forming the huge values of positive inputs."""
@@ -265,14 +272,33 @@ def ivit_shiftmax(q: Any, scale: Any, out_bits: int = 16) -> tuple[np.ndarray, f
         raise UsageError(f"out_bits: expected an integer in [1, 32], got {out_bits!r}")
     qa = _int_array(q)
     _last_axis(qa, "q")
-    x0 = _floor(-1 / _pow2(-k))
+    x0 = shiftmax_x0(k)
     bound = max(abs(x0) << (SHIFTMAX_N + 1), 4 * _max_abs(qa))
     qa = _exact_dtype(qa, bound)
-    e = _shift_exp(qa - qa.max(axis=-1, keepdims=True), x0, SHIFTMAX_N)
-    total = np.minimum(np.minimum(e, 2**31).sum(axis=-1, keepdims=True), INT32_MAX)
-    factor = np.floor_divide(INT32_MAX, total)
-    out = np.right_shift(e * factor, 32 - int(out_bits))
+    e = shift_exp(qa - qa.max(axis=-1, keepdims=True), x0, SHIFTMAX_N)
+    out = shiftmax_normalize(e, shiftmax_factor(e), out_bits)
     return out, float(_pow2(1 - int(out_bits)))
+
+
+def shiftmax_x0(k: int) -> int:
+    """Shiftmax's ``x0 = floor(-1/s)`` for ``s = 2**-k`` (shared with the graph variant)."""
+    return _floor(-1 / _pow2(-k))
+
+
+def shiftgelu_x0(k: int) -> int:
+    """ShiftGELU's ``x0 = floor(-1/(1.702 s))`` for ``s = 2**-k`` (shared with the variant)."""
+    return _floor(-1 / (SHIFTGELU_ALPHA * _pow2(-k)))
+
+
+def shiftmax_factor(e: np.ndarray) -> np.ndarray:
+    """Shiftmax row factor ``floor((2^31 - 1) / min(sum(e), 2^31 - 1))`` (last axis kept)."""
+    total = np.minimum(np.minimum(e, 2**31).sum(axis=-1, keepdims=True), INT32_MAX)
+    return np.floor_divide(INT32_MAX, total)
+
+
+def shiftmax_normalize(e: np.ndarray, factor: np.ndarray, out_bits: int) -> np.ndarray:
+    """Shiftmax output ``floor(e * factor / 2^(32 - out_bits))``."""
+    return np.right_shift(e * factor, 32 - int(out_bits))
 
 
 def ivit_shiftgelu(q: Any, scale: Any, out_bits: int = 8) -> tuple[np.ndarray, float]:
@@ -301,14 +327,14 @@ def ivit_shiftgelu(q: Any, scale: Any, out_bits: int = 8) -> tuple[np.ndarray, f
         raise UsageError(f"out_bits: expected an integer in [1, 32], got {out_bits!r}")
     qa = _int_array(q)
     _last_axis(qa, "q")
-    x0 = _floor(-1 / (SHIFTGELU_ALPHA * _pow2(-k)))
+    x0 = shiftgelu_x0(k)
     # e*f <= max(2^31, |x0| 2^23) (f = 1 once S clamps), so sig is below that / 2^(32 - out_bits)
     sig_bound = max(2**31, abs(x0) << SHIFTGELU_N) >> (32 - int(out_bits))
     bound = max(abs(x0) << 33, 4 * _max_abs(qa) * (sig_bound + 1))
     qa = _exact_dtype(qa, bound)
     row_max = qa.max(axis=-1, keepdims=True)
-    e = _shift_exp(qa - row_max, x0, SHIFTGELU_N)
-    e_max = _shift_exp(-row_max, x0, SHIFTGELU_N, cap=2**31)
+    e = shift_exp(qa - row_max, x0, SHIFTGELU_N)
+    e_max = shift_exp(-row_max, x0, SHIFTGELU_N, cap=2**31)
     total = np.minimum(e + e_max, INT32_MAX)
     sig = np.right_shift(e * np.floor_divide(INT32_MAX, total), 32 - int(out_bits))
     return qa * sig, float(_pow2(-k - int(out_bits) + 1))

@@ -283,3 +283,6 @@ class IsqrtLayerNorm(FixedLayerNorm):
 LAYERNORM: dict[str, type[LayerNorm]] = {
     cls.NAME: cls for cls in (RsqrtTableLayerNorm, IsqrtLayerNorm)
 }
+
+# The integer-only variant (ivit) adds itself to LAYERNORM on import.
+import vitaccel.units.layernorm_int  # noqa: E402,F401

@@ -406,3 +406,6 @@ class Base2Softmax(RomSoftmax):
 SOFTMAX: dict[str, type[Softmax]] = {
     cls.NAME: cls for cls in (OnlineSoftmax, TwoPassSoftmax, Base2Softmax)
 }
+
+# The integer-only variants (ibert, ivit) add themselves to SOFTMAX on import.
+import vitaccel.units.softmax_int  # noqa: E402,F401
