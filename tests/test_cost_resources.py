@@ -142,3 +142,22 @@ def test_linear_engine_dsps_follow_the_precision(small_model):
     assert widths == {"w8a8": (8, 8), "w16a16": (16, 16), "edge-moe": (32, 16)}
     # 16 x 16 multipliers: INT8 pairs share a DSP, 16x16 take one, 32x16 two.
     assert dsps == {"w8a8": 128, "w16a16": 256, "edge-moe": 512}
+
+
+def test_weight_buffers_fill_uram_then_bram():
+    from vitaccel.cost._linear import EngineWork, _engine_build
+
+    fc1 = EngineWork(rows=197, n_in=192, n_out=768, sets=1, x_bits=16, x_width=16, w_bits=16,
+                     w_width=16, bias_width=16, acc_bits=32, weight_bytes=0, act_bytes=0,
+                     pow2_shifts=0, gelu=None, residual=False)
+    per_buffer_uram = math.ceil(256 * 16 / 72)  # one 16x16 tile of 16-bit weights per word
+    per_buffer_bram18 = math.ceil(256 * 16 / 18)  # 576 words deep fit one 1K x 18 BRAM18
+    kv260 = _engine_build(fc1, 16, 16, "pingpong", "dsp48e2", 64).resources
+    assert kv260.uram == per_buffer_uram  # ping in URAM, pong does not fit there any more
+    assert kv260.bram18 >= per_buffer_bram18
+    u280 = _engine_build(fc1, 16, 16, "pingpong", "dsp48e2", 960).resources
+    assert u280.uram == 2 * per_buffer_uram and u280.bram18 < per_buffer_bram18
+    zcu102 = _engine_build(fc1, 16, 16, "pingpong", "dsp48e2", 0).resources
+    assert zcu102.uram == 0 and zcu102.bram18 >= 2 * per_buffer_bram18
+    single = _engine_build(fc1, 16, 16, "single", "dsp48e2", 0).resources
+    assert single.bram18 < zcu102.bram18

@@ -17,7 +17,8 @@ value is broadcast to ``tile_out`` products: a shared operand); one adder per pr
 accumulator width; weight buffers as the Edge-MoE HLS code sizes them: a whole layer per
 buffer (two, ping and pong, for ``pingpong``; one for ``single``), one ``tile_out x tile_in``
 weight tile per address (a ``tile_in * tile_out * W``-bit word, as Edge-MoE's
-``hls::vector`` blocks: the width sets the number of memories, the depth rarely does);
+``hls::vector`` blocks: the width sets the number of memories, the depth rarely does),
+placed in UltraRAM while the board's URAM holds a whole buffer, else in block RAM;
 ``resident`` weights are node-private storage instead. GELU
 lanes: ``tile_out`` evaluations in parallel, each with its own copy of the variant's ROMs.
 """
@@ -131,12 +132,13 @@ def engine_build(work: EngineWork, ctx: CostContext) -> EngineBuild:
     """Resources and pipeline depth of the linear engine for ``work`` (module docstring)."""
     lin = ctx.hw.linear
     return _engine_build(work, lin.tile_in, lin.tile_out, lin.weight_buffering, ctx.dsp_kind,
-                         ctx.uram)
+                         ctx.hw.board.uram)
 
 
 @functools.lru_cache(maxsize=4096)
 def _engine_build(work: EngineWork, ti: int, to: int, buffering: str, dsp_kind: str,
-                  uram: bool) -> EngineBuild:
+                  uram_blocks: int) -> EngineBuild:
+    uram = uram_blocks > 0
     mult = multiplier(work.x_bits, work.w_bits, shared_operand=True,
                       pow2_b=work.pow2_shifts > 0, pow2_shifts=work.pow2_shifts,
                       dsp_kind=dsp_kind)
@@ -146,24 +148,26 @@ def _engine_build(work: EngineWork, ti: int, to: int, buffering: str, dsp_kind: 
     t.lut += math.ceil(n_mult * work.acc_bits * LOGIC.lut_per_adder_bit)
     t.ff += math.ceil(n_mult * work.acc_bits * LOGIC.ff_per_register_bit)
     t.mem(memory(math.ceil(work.n_in / ti), work.x_width, ti, uram_available=uram))
-    wmem = memory(math.ceil(work.sets * work.n_out * work.n_in / n_mult), n_mult * work.w_width,
-                  uram_available=uram)
-    bmem = memory(math.ceil(work.sets * work.n_out / to), to * work.bias_width,
-                  uram_available=uram)
+    depth = math.ceil(work.sets * work.n_out * work.n_in / n_mult)
+    wmem = memory(depth, n_mult * work.w_width, uram_available=uram)
+    bmem = memory(math.ceil(work.sets * work.n_out / to), to * work.bias_width)
     storage = NO_RESOURCES
     if buffering == "resident":
         storage = Resources(bram18=wmem.bram18 + bmem.bram18, uram=wmem.uram + bmem.uram,
                             lut=wmem.lut + bmem.lut)
     else:
+        # Each weight buffer goes to UltraRAM while the board's URAM holds it, else to BRAM
+        # (a ping in URAM and its pong in BRAM when only one fits).
+        in_bram = memory(depth, n_mult * work.w_width)
         for _ in range(2 if buffering == "pingpong" else 1):
-            t.mem(wmem)
+            t.mem(wmem if wmem.uram and t.uram + wmem.uram <= uram_blocks else in_bram)
             t.mem(bmem)
-    depth = MUL_CYCLES + max(0, math.ceil(mult.dsp) - 1) + math.ceil(math.log2(ti)) + 2
+    pipe = MUL_CYCLES + max(0, math.ceil(mult.dsp) - 1) + math.ceil(math.log2(ti)) + 2
     if work.gelu is not None:
-        depth += work.gelu.latency_cycles
+        pipe += work.gelu.latency_cycles
         _gelu_lanes(t, work.gelu, to, dsp_kind)
-    depth += int(work.residual)
-    return EngineBuild(t.freeze(), storage, mult.dsp, depth)
+    pipe += int(work.residual)
+    return EngineBuild(t.freeze(), storage, mult.dsp, pipe)
 
 
 def mac_cycles(rows: int, n_out: int, n_in: int, hw: Any) -> int:
