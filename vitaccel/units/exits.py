@@ -38,7 +38,8 @@ assigned to that format, so AP_TRN floors it):
   (S = sum_j exp(l_j - max) = 1 / recip)::
 
       e    = leading_one(recip code); k = F_recip - e       # recip = m * 2**-k, m in [1, 2)
-      lnm  = log_table(m)                                   # ln(m) ROM, role exit.log_table
+      m    = floor(recip code * 2**(K - e))                 # ap_ufixed<K+1,1>, K = ROM index
+      lnm  = log_table.interp(m)                            # ln(m) ROM, role exit.log_table
       H    = decision_t(k * LN2 - lnm)                      # LN2: ap_ufixed<ln2_frac_bits,0>
       for j in 0..C-1:  H = decision_t(H + decision_t(p_j * (max - l_j)))
       exit when H <= threshold
