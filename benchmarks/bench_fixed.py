@@ -110,7 +110,8 @@ def main() -> None:
     for acc_text, label in (
         ("ap_fixed<24,12>", "8-bit, acc <24,12> (full precision)"),
         ("ap_fixed<24,12,AP_RND,AP_SAT>", "8-bit, acc <24,12,AP_RND,AP_SAT>"),
-        ("ap_fixed<16,6,AP_RND,AP_SAT>", "8-bit, acc <16,6,AP_RND,AP_SAT> (narrow)"),
+        ("ap_fixed<20,8,AP_TRN,AP_SAT>", "8-bit, acc <20,8,AP_TRN,AP_SAT> (clamps)"),
+        ("ap_fixed<16,6,AP_RND,AP_SAT>", "8-bit, acc <16,6,AP_RND,AP_SAT> (rounds)"),
     ):
         _case(
             label,
