@@ -7,7 +7,7 @@ from pathlib import Path
 from vitaccel.models._config import ViTConfig
 from vitaccel.models._zoo import get_config
 
-__all__ = ["count_params", "count_macs"]
+__all__ = ["count_params", "count_macs", "exit_macs"]
 
 
 def _linear(n_in: int, n_out: int, bias: bool = True) -> int:
@@ -41,6 +41,33 @@ def count_params(cfg_or_name: ViTConfig | str | Path) -> int:
     return n
 
 
+def _embed_macs(cfg: ViTConfig) -> int:
+    return cfg.num_patches * cfg.in_chans * cfg.patch_size**2 * cfg.embed_dim
+
+
+def _block_macs(cfg: ViTConfig, index: int) -> int:
+    d, t = cfg.embed_dim, cfg.num_tokens
+    macs = t * 3 * d * d + 2 * t * t * d + t * d * d
+    if cfg.is_moe_block(index):
+        m = cfg.moe
+        return macs + t * d * m.num_experts + m.top_k * t * 2 * d * m.expert_hidden
+    return macs + t * 2 * d * cfg.mlp_hidden
+
+
+def _head_macs(cfg: ViTConfig) -> int:
+    return cfg.embed_dim * cfg.num_classes * (2 if cfg.distilled else 1)
+
+
+def _exit_head_macs(cfg: ViTConfig) -> int:
+    d, t, p = cfg.embed_dim, cfg.num_tokens, cfg.num_patches
+    macs = d * cfg.num_classes
+    if cfg.exits.head == "local":
+        macs += p * d * d + p * 9 * d
+    elif cfg.exits.head == "global":
+        macs += t * 4 * d * d + 2 * t * t * d
+    return macs
+
+
 def count_macs(cfg_or_name: ViTConfig | str | Path, *, with_exits: bool = False) -> int:
     """Multiply-accumulates of one image's forward pass through all blocks.
 
@@ -49,22 +76,26 @@ def count_macs(cfg_or_name: ViTConfig | str | Path, *, with_exits: bool = False)
     ``with_exits`` adds every exit head (the cost when no sample exits early).
     """
     cfg = get_config(cfg_or_name)
-    d, t, p = cfg.embed_dim, cfg.num_tokens, cfg.num_patches
-    macs = p * cfg.in_chans * cfg.patch_size**2 * d
-    for i in range(cfg.depth):
-        macs += t * 3 * d * d + 2 * t * t * d + t * d * d
-        if cfg.is_moe_block(i):
-            m = cfg.moe
-            macs += t * d * m.num_experts + m.top_k * t * 2 * d * m.expert_hidden
-        else:
-            macs += t * 2 * d * cfg.mlp_hidden
-    if cfg.num_classes:
-        macs += d * cfg.num_classes * (2 if cfg.distilled else 1)
+    macs = _embed_macs(cfg) + sum(_block_macs(cfg, i) for i in range(cfg.depth))
+    macs += _head_macs(cfg)
     if with_exits and cfg.exits is not None:
-        per = d * cfg.num_classes
-        if cfg.exits.head == "local":
-            per += p * d * d + p * 9 * d
-        elif cfg.exits.head == "global":
-            per += t * 4 * d * d + 2 * t * t * d
-        macs += per * len(cfg.exits.blocks)
+        macs += _exit_head_macs(cfg) * len(cfg.exits.blocks)
     return macs
+
+
+def exit_macs(cfg_or_name: ViTConfig | str | Path) -> tuple[int, ...]:
+    """MACs per image of stopping at each exit: one entry per exit head, then the final head.
+
+    Stopping at exit ``j`` costs the patch embedding, blocks ``0..blocks[j]`` and exit heads
+    ``0..j``; the final entry is :func:`count_macs` with every exit head evaluated.
+    """
+    cfg = get_config(cfg_or_name)
+    if cfg.exits is None:
+        return (count_macs(cfg),)
+    head = _exit_head_macs(cfg)
+    out = [
+        _embed_macs(cfg) + sum(_block_macs(cfg, i) for i in range(b + 1)) + head * (j + 1)
+        for j, b in enumerate(cfg.exits.blocks)
+    ]
+    out.append(count_macs(cfg, with_exits=True))
+    return tuple(out)
