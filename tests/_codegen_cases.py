@@ -22,8 +22,11 @@ class Case:
 
 
 def tiny_config(**changes):
-    from vitaccel.models import ViTConfig
+    from vitaccel.models import ExitConfig, MoEConfig, ViTConfig
 
+    for key, cls in (("moe", MoEConfig), ("exits", ExitConfig)):
+        if isinstance(changes.get(key), dict):
+            changes[key] = cls(**changes[key])
     base = dict(name="tiny", img_size=(6, 6), patch_size=2, in_chans=3, embed_dim=10, depth=1,
                 num_heads=2, mlp_hidden=14, num_classes=7, mean=(0.5, 0.5, 0.5),
                 std=(0.25, 0.25, 0.25))

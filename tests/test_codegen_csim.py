@@ -12,14 +12,19 @@ from vitaccel.codegen import csim
 
 # The default cases cover every op template and every unit variant template at least once.
 DENSE = Case("digits-dense-edge-moe", "digits-dense", "edge-moe")
-ODD = Case(  # odd dims, no class token (mean pooling), tiles 4x3, P=3 with N=9
-    "odd-mean-edge-moe", {"class_token": False, "embed_dim": 10, "num_heads": 2,
-                          "mlp_hidden": 14},
+ODD = Case(  # odd dims, no class token (mean pooling), tiles 4x3, P=3 with N=9, a MoE block,
+    # a local (grid conv) exit head with the entropy rule after block 0
+    "odd-mean-moe-exit-edge-moe",
+    {"class_token": False, "embed_dim": 10, "num_heads": 2, "mlp_hidden": 14, "depth": 2,
+     "moe": {"num_experts": 3, "expert_hidden": 7, "top_k": 2, "num_tasks": 2, "blocks": (1,)},
+     "exits": {"blocks": (0,), "head": "local", "rule": "entropy", "threshold": 1.9}},
     "edge-moe", (("linear.tile_in", 4), ("linear.tile_out", 3), ("attention.parallel_queries", 3),
              ("attention.head_dim_lanes", 2)) + variant_knobs("two_pass", "lut", "isqrt"))
-ONE_HEAD = Case(  # one head, distilled (two prefix tokens, cls_dist head), standard order
-    "one-head-dist-w8a8", {"distilled": True, "embed_dim": 6, "num_heads": 1, "mlp_hidden": 9,
-                           "depth": 2},
+ONE_HEAD = Case(  # one head, distilled (two prefix tokens, cls_dist head), standard order,
+    # a global (attention) exit head with the max_prob rule
+    "one-head-dist-exit-w8a8",
+    {"distilled": True, "embed_dim": 6, "num_heads": 1, "mlp_hidden": 9, "depth": 2,
+     "exits": {"blocks": (0,), "head": "global", "rule": "max_prob", "threshold": 0.3}},
     "w8a8", (("attention.order", "standard"),) + variant_knobs("base2", "tanh", "rsqrt_table"))
 
 

@@ -22,6 +22,9 @@ __all__ = ["emit", "environment", "MARKER"]
 TASK_OPS = frozenset({"moe"})
 """Ops whose kernel reads the task index (an s_axilite argument of the top function)."""
 
+EXIT_OPS = frozenset({"exit_head"})
+"""Ops whose kernel returns true when the image leaves the network (its logits are the output)."""
+
 MARKER = ".vitaccel-project"
 """Name of the file that marks a directory as a generated vitaccel project."""
 
@@ -125,7 +128,7 @@ def emit(
             args.append("task")
         elems = int(np.prod(node.shape))
         calls.append({"fn": f"k_{ident}", "args": args, "first": _flat_first(var, len(node.shape)),
-                      "elems": elems})
+                      "elems": elems, "exit": node.op in EXIT_OPS})
         layers.append({"name": node.name, "elems": elems})
 
     from vitaccel import __version__

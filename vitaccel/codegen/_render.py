@@ -15,7 +15,7 @@ from typing import Any
 from vitaccel.codegen._context import EmitContext
 from vitaccel.codegen._variants import GELU_RENDER, LAYERNORM_RENDER, SOFTMAX_RENDER
 from vitaccel.errors import UsageError
-from vitaccel.fixed import FixedType, add_type
+from vitaccel.fixed import FixedType, add_type, sub_type
 from vitaccel.ir import Node
 
 __all__ = ["RENDER", "Renderer"]
@@ -194,6 +194,74 @@ def render_moe(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
     return "moe.j2", c
 
 
+def render_grid_conv(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """1x1 (linear engine) or 3x3 depthwise convolution on the patch grid, fused GELU."""
+    a = node.attrs
+    tokens, d = node.shape
+    kind = a["kind"]
+    if kind not in ("pointwise", "depthwise"):
+        raise UsageError(f"codegen: grid_conv {node.name!r} has unknown kind {kind!r}")
+    c = ctx.base(node)
+    c.update({"x": ctx.arg(node.inputs[0], "x"), "kind": kind, "tokens": tokens, "d": d,
+              "grid_h": a["grid"][0], "grid_w": a["grid"][1], "num_prefix": a["num_prefix"],
+              "ii": ctx.hw.linear.pipeline_ii})
+    if kind == "pointwise":
+        c["mm"] = _matmul(node, ctx, d, d)
+    else:
+        c["w"], c["b"] = ctx.param(node, "weight"), ctx.param(node, "bias")
+        c["acc_t"] = ctx.typedef(node, "acc", a["acc_t"], "accumulator")
+        c["product_t"] = ctx.optional_typedef(node, "product", a["product_t"], "product format")
+    gelu = a["gelu"]
+    c["gelu"] = None
+    if gelu is not None:
+        c["gelu"] = _variant(GELU_RENDER, gelu, "gelu")(gelu, c["id"], a["acc_t"], ctx)
+    return "grid_conv.j2", c
+
+
+def render_exit_head(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
+    """Early-exit classifier and its fixed-point exit decision (max_prob or entropy)."""
+    from vitaccel.units.exits import ln2_code, log_table
+
+    a = node.attrs
+    x_shape, x_fmt = ctx.graph.spec(node.inputs[0])
+    tokens, d = x_shape
+    rule = a["rule"]
+    if rule not in ("max_prob", "entropy"):
+        raise UsageError(f"codegen: exit head {node.name!r} has unknown rule {rule!r}")
+    npre = a["num_prefix"]
+    n = tokens - npre
+    grow = max(1, math.ceil(math.log2(n))) + 1
+    scale, threshold = node.params["mean_scale"], node.params["threshold"]
+    c = ctx.base(node)
+    c.update({
+        "x": ctx.arg(node.inputs[0], "x"), "tokens": tokens, "d": d, "num_prefix": npre,
+        "rule": rule, "after_block": a["after_block"],
+        "mm": _matmul(node, ctx, d, node.shape[0]),
+        "pool_sum_t": ctx.typedef(node, "pool_sum", FixedType(x_fmt.width + grow,
+                                  x_fmt.int_bits + grow, x_fmt.signed), "exact patch sum"),
+        "pool_t": ctx.typedef(node, "pool", a["pool_t"], "pooled features"),
+        "scale_t": ctx.typedef(node, "mean_scale", scale.fmt, "1/patches constant"),
+        "scale_raw": int(scale.raw),
+        "decision_t": ctx.typedef(node, "decision", threshold.fmt, "exit score"),
+        "threshold_raw": int(threshold.raw),
+    })
+    softmax = a["softmax"]
+    c["sm"] = _variant(SOFTMAX_RENDER, softmax, "softmax")(softmax, c["id"], node.fmt, ctx)
+    c["sm"]["n"] = node.shape[0]
+    if rule == "entropy":
+        table = log_table(node)
+        ln2_raw, ln2_fmt = ln2_code(node)
+        c.update({
+            "log_rom": ctx.roms.add(table),
+            "log_t": ctx.typedef(node, "log", table.fmt, "ln(m) ROM format"),
+            "ln2_t": ctx.typedef(node, "ln2", ln2_fmt, "ln(2) constant"),
+            "ln2_raw": ln2_raw,
+            "recip_frac": softmax.recip_t.frac_bits,
+            "diff_t": ctx.typedef(node, "dist", sub_type(node.fmt, node.fmt), "max - logit"),
+        })
+    return "exit_head.j2", c
+
+
 RENDER: dict[str, Renderer] = {
     "patch_embed": render_patch_embed,
     "embed_tokens": render_embed_tokens,
@@ -202,5 +270,7 @@ RENDER: dict[str, Renderer] = {
     "attention": render_attention,
     "head": render_head,
     "moe": render_moe,
+    "grid_conv": render_grid_conv,
+    "exit_head": render_exit_head,
 }
 
