@@ -47,8 +47,9 @@ def _energy_model(family: str, memory_type: str, overrides: Any) -> Any:
     return overrides.apply(default_energy_model(family, memory_type))
 
 
-def graph_work(graph: Any) -> dict[str, Any]:
-    """The per-graph cache of hardware-independent node summaries (name -> work object)."""
+def graph_work(graph: Any) -> dict[Any, Any]:
+    """The per-graph cache of hardware-independent facts: node name -> summary object, plus
+    tuple-keyed graph-wide entries (interned summaries, parameter bytes, variant names)."""
     try:
         return _WORK_CACHE[graph]
     except KeyError:
@@ -65,8 +66,12 @@ class CostContext:
     ----------
     hw : HwConfig
         The hardware configuration.
+    graph : Graph
+        The graph being estimated.
     expert_load : Mapping
-        MoE node name -> per-expert token counts for one image (see ``estimate``).
+        MoE node name -> per-expert token counts (see ``estimate``).
+    summaries : dict
+        The graph's cached hardware-independent summaries (:func:`graph_work`).
     """
 
     hw: Any

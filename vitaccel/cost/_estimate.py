@@ -181,7 +181,7 @@ _VARIANT_ATTRS = (("softmax", "softmax"), ("gelu", "gelu"), ("variant", "layerno
 def _variant_notes(graph: Any, hw: Any) -> tuple[str, ...]:
     """Warnings where the graph's unit variants are not the ones the config names."""
     cache = graph_work(graph)
-    used = cache.get("(variants)")
+    used = cache.get(("variants",))
     if used is None:
         found: dict[str, set[str]] = {}
         for node in graph.nodes:
@@ -189,7 +189,7 @@ def _variant_notes(graph: Any, hw: Any) -> tuple[str, ...]:
                 v = node.attrs.get(attr)
                 if v is not None and getattr(v, "KIND", None) == kind:
                     found.setdefault(kind, set()).add(v.NAME)
-        used = cache["(variants)"] = {k: tuple(sorted(v)) for k, v in found.items()}
+        used = cache[("variants",)] = {k: tuple(sorted(v)) for k, v in found.items()}
     notes = []
     for kind, names in used.items():
         want = getattr(hw.variants, kind)
@@ -203,7 +203,8 @@ def _variant_notes(graph: Any, hw: Any) -> tuple[str, ...]:
 def _all_param_bytes(graph: Any) -> int:
     """Bytes of every parameter of the graph in DRAM (cached with the graph's summaries)."""
     cache = graph_work(graph)
-    if "(param bytes)" not in cache:
-        cache["(param bytes)"] = sum(p.raw.size * storage_bytes(p.fmt.width)
-                                     for n in graph.nodes for p in n.params.values())
-    return cache["(param bytes)"]
+    key = ("param_bytes",)
+    if key not in cache:
+        cache[key] = sum(p.raw.size * storage_bytes(p.fmt.width)
+                         for n in graph.nodes for p in n.params.values())
+    return cache[key]
