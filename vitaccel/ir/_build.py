@@ -282,6 +282,34 @@ def _exact_linear(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -
     return full_precision_sum(_term(x_t, w.fmt, attrs["product_t"]), w.shape[1], b.fmt)
 
 
+def _union(*fmts: FixedType) -> FixedType:
+    """The narrowest format that holds every value of each of ``fmts``."""
+    signed = any(f.signed for f in fmts)
+    int_bits = max(f.int_bits + int(signed and not f.signed) for f in fmts)
+    frac_bits = max(f.frac_bits for f in fmts)
+    return FixedType(int_bits + frac_bits, int_bits, signed)
+
+
+def _exact_conv(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> FixedType:
+    w, b = params["weight"], params["bias"]
+    taps = int(np.prod(w.shape[1:]))
+    return full_precision_sum(_term(fmts[plan.inputs[0]], w.fmt, attrs["product_t"]), taps,
+                              b.fmt)
+
+
+def _exact_moe(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> FixedType:
+    """One accumulator serves the gate, fc1 and fc2 engines: the union of their exact formats."""
+    x_t, p = fmts[plan.inputs[0]], attrs["product_t"]
+    sums = [
+        full_precision_sum(_term(x_t, params[f"{n}_weight"].fmt, p),
+                           params[f"{n}_weight"].shape[-1], params[f"{n}_bias"].fmt)
+        for n in ("gate", "fc1")
+    ]
+    sums.append(full_precision_sum(_term(attrs["hidden_t"], params["fc2_weight"].fmt, p),
+                                   params["fc2_weight"].shape[-1], params["fc2_bias"].fmt))
+    return _union(*sums)
+
+
 def _exact_attention(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> FixedType:
     a_t = fmts[plan.inputs[0]]
     if key == "score_t":
@@ -295,6 +323,9 @@ EXACT_ACCUMULATOR: dict[str, Callable[[Plan, str, dict, dict, dict], FixedType]]
     "patch_embed": _exact_linear,
     "head": _exact_linear,
     "attention": _exact_attention,
+    "exit_head": _exact_linear,
+    "grid_conv": _exact_conv,
+    "moe": _exact_moe,
 }
 """Per op: the full-precision accumulator used when an accumulator role is ``none``."""
 
@@ -321,7 +352,8 @@ def _resolve_attr(value: Any, layer: str, resolve: Resolver) -> Any:
     return value
 
 
-def _materialize(plans: list[Plan], resolve: Resolver, input_fmt: FixedType) -> list[Node]:
+def _materialize(plans: list[Plan], resolve: Resolver, input_fmt: FixedType, *,
+                 provisional: bool = False) -> list[Node]:
     nodes = []
     fmts = {INPUT: input_fmt}
     for plan in plans:
@@ -332,11 +364,11 @@ def _materialize(plans: list[Plan], resolve: Resolver, input_fmt: FixedType) -> 
             else:
                 fmt = MEAN_SCALE_FMT if role == "mean_scale" else resolve(role, plan.name, key)
             params[key] = Param.quantize(values, fmt)
-        attrs: dict[str, Any] = {}
+        attrs = {k: _resolve_attr(v, plan.name, resolve) for k, v in plan.attrs.items()}
         for key, value in plan.attrs.items():
-            attrs[key] = _resolve_attr(value, plan.name, resolve)
             if attrs[key] is None and isinstance(value, Role) and value.name != "product":
-                attrs[key] = EXACT_ACCUMULATOR[plan.op](plan, key, attrs, params, fmts)
+                attrs[key] = (PROVISIONAL if provisional else
+                              EXACT_ACCUMULATOR[plan.op](plan, key, attrs, params, fmts))
         fmt = resolve(plan.out_role, plan.name, "out")
         nodes.append(Node(plan.name, plan.op, plan.inputs, plan.shape, fmt, attrs, params))
         fmts[plan.name] = fmt
@@ -408,7 +440,7 @@ def build_graph(
     ranges: dict[str, float] = {}
     if needs_auto:
         provisional = _materialize(plans, lambda r, layer, k: _provisional(lookup(r, layer)),
-                                   input_fmt)
+                                   input_fmt, provisional=True)
         graph0 = Graph(name or cfg.name, (cfg.in_chans, *cfg.img_size), input_fmt,
                        tuple(provisional), (provisional[-1].name,), cfg, precision)
         if calibration is None:
