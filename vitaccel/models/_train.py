@@ -64,7 +64,7 @@ class TrainRecipe:
         CPU threads (fixed so that results do not depend on the machine's core count).
     """
 
-    epochs: int = 30
+    epochs: int = 45
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 0.05
