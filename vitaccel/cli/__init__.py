@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vitaccel.cli import _boards, _codegen, _demo, _estimate, _simulate, _train
+from vitaccel.cli import _boards, _codegen, _demo, _estimate, _simulate, _sweep, _train
 from vitaccel.errors import UsageError, VitaccelError
 
 __all__ = ["main", "build_parser"]
 
 # Each module exposes ``register(subparsers)``; the parser it adds sets ``func(args) -> int``.
-_COMMANDS = (_demo, _boards, _simulate, _estimate, _codegen, _train)
+_COMMANDS = (_demo, _boards, _simulate, _estimate, _codegen, _train, _sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
