@@ -10,7 +10,8 @@ from _codegen_cases import CSIM_IMAGES, Case, Projects, variant_knobs
 
 from vitaccel.codegen import csim
 
-# The default cases cover every op template and every unit variant template at least once.
+# The default cases (with the CLI test's ivit variants in test_codegen_project.py) cover every
+# op template and every unit variant template at least once.
 DENSE = Case("digits-dense-edge-moe", "digits-dense", "edge-moe")
 ODD = Case(  # odd dims, no class token (mean pooling), tiles 4x3, P=3 with N=9, a MoE block,
     # a local (grid conv) exit head with the entropy rule after block 0
@@ -26,6 +27,10 @@ ONE_HEAD = Case(  # one head, distilled (two prefix tokens, cls_dist head), stan
     {"distilled": True, "embed_dim": 6, "num_heads": 1, "mlp_hidden": 9, "depth": 2,
      "exits": {"blocks": (0,), "head": "global", "rule": "max_prob", "threshold": 0.3}},
     "w8a8", (("attention.order", "standard"),) + variant_knobs("base2", "tanh", "rsqrt_table"))
+
+INT = Case(  # integer-only I-BERT softmax and GELU, odd dims, N = 10 with P = 4
+    "int-ibert-w8a8", {"embed_dim": 9, "num_heads": 3, "mlp_hidden": 11},
+    "w8a8", variant_knobs("ibert", "ibert", "isqrt"))
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +49,7 @@ def test_dense_digits_bit_exact_O2_without_warnings(projects):
     assert result.warnings == ()
 
 
-@pytest.mark.parametrize("case", [ODD, ONE_HEAD], ids=lambda c: c.name)
+@pytest.mark.parametrize("case", [ODD, ONE_HEAD, INT], ids=lambda c: c.name)
 def test_small_random_shapes_bit_exact(projects, case):
     _assert_exact(projects.csim(case)[1])
 
@@ -84,8 +89,8 @@ def test_tampered_golden_output_fails_csim(projects, tmp_path):
 
 PRESETS = ("edge-moe", "w16a16", "w8a8")
 VARIANTS = [("online", "delta_table", "rsqrt_table"), ("two_pass", "lut", "isqrt"),
-            ("base2", "tanh", "rsqrt_table"), ("online", "tanh", "isqrt"),
-            ("two_pass", "delta_table", "rsqrt_table"), ("base2", "lut", "isqrt")]
+            ("base2", "tanh", "ivit"), ("ibert", "ibert", "rsqrt_table"),
+            ("ivit", "ivit", "isqrt"), ("online", "ivit", "ivit"), ("base2", "ibert", "isqrt")]
 
 
 @pytest.mark.slow

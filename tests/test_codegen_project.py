@@ -52,12 +52,27 @@ def test_write_project_needs_the_marker(tmp_path):
         write_project({"kernel.cpp": ""}, tmp_path / "p")
 
 
+def _ivit_hw(tmp_path):
+    """The default KV260 configuration with the I-ViT integer-only units."""
+    import importlib.resources
+
+    text = importlib.resources.files("vitaccel.hw_configs").joinpath("kv260_default.yaml")
+    text = text.read_text()
+    for unit, default in (("softmax", "online"), ("gelu", "delta_table"),
+                          ("layernorm", "rsqrt_table")):
+        assert f"  {unit}: {default}" in text
+        text = text.replace(f"  {unit}: {default}", f"  {unit}: ivit")
+    path = tmp_path / "kv260_ivit.yaml"
+    path.write_text(text)
+    return path
+
+
 def test_cli_codegen_then_csim(tmp_path, capsys):
     model = tmp_path / "digits-random.yaml"
     model.write_text("base: digits-dense\nname: digits-random\ndepth: 1\n")
     out = tmp_path / "hls"
-    rc = main(["codegen", "--model", str(model), "--precision", "edge-moe", "--out", str(out),
-               "--images", "2"])
+    rc = main(["codegen", "--model", str(model), "--precision", "w16a16", "--out", str(out),
+               "--hw", str(_ivit_hw(tmp_path)), "--images", "2"])
     assert rc == 0
     assert "testbench data: 2 image(s)" in capsys.readouterr().out
     assert main(["csim", str(out)]) == 0

@@ -68,6 +68,7 @@ def render_linear(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
     c["gelu"] = None
     if gelu is not None:
         c["gelu"] = _variant(GELU_RENDER, gelu, "gelu")(gelu, c["id"], node.attrs["acc_t"], ctx)
+        c["gelu"]["n_row"] = node.shape[-1]
     return "linear.j2", c
 
 
@@ -100,7 +101,7 @@ def render_layernorm(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]
     c.update({"x": ctx.arg(node.inputs[0], "x"), "rows": rows, "d": d,
               "gamma": ctx.param(node, "gamma"), "beta": ctx.param(node, "beta")})
     c["ln"] = _variant(LAYERNORM_RENDER, variant, "layernorm")(variant, c["id"], x_fmt, d, ctx)
-    return "layernorm.j2", c
+    return c["ln"]["node_template"], c
 
 
 def render_attention(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
@@ -191,6 +192,7 @@ def render_moe(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
     c["sm"] = _variant(SOFTMAX_RENDER, softmax, "softmax")(softmax, c["id"], acc_fmt, ctx)
     c["sm"]["n"] = experts
     c["gelu"] = _variant(GELU_RENDER, gelu, "gelu")(gelu, c["id"], acc_fmt, ctx)
+    c["gelu"]["n_row"] = hidden
     return "moe.j2", c
 
 
@@ -215,6 +217,7 @@ def render_grid_conv(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]
     c["gelu"] = None
     if gelu is not None:
         c["gelu"] = _variant(GELU_RENDER, gelu, "gelu")(gelu, c["id"], a["acc_t"], ctx)
+        c["gelu"]["n_row"] = d
     return "grid_conv.j2", c
 
 

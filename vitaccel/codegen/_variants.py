@@ -15,8 +15,22 @@ from typing import Any
 from vitaccel.codegen._context import EmitContext
 from vitaccel.fixed import FixedType, sub_type
 from vitaccel.units.gelu import DeltaTableGelu, LutGelu, TanhGelu
+from vitaccel.units.gelu_int import IbertGelu, IvitGelu
+from vitaccel.units.intops import (
+    IBERT_EXP_N,
+    IBERT_GELU_N,
+    LAYERNORM_ITERATIONS,
+    LAYERNORM_K0,
+    SHIFTGELU_N,
+    SHIFTMAX_N,
+    ibert_exp_constants,
+    ibert_gelu_constants,
+    shiftgelu_x0,
+)
 from vitaccel.units.layernorm import FixedLayerNorm, IsqrtLayerNorm, RsqrtTableLayerNorm
+from vitaccel.units.layernorm_int import Z_T, IvitLayerNorm
 from vitaccel.units.softmax import Base2Softmax, OnlineSoftmax, RomSoftmax, TwoPassSoftmax
+from vitaccel.units.softmax_int import CLAMP, IbertSoftmax, IntSoftmax, IvitSoftmax
 
 __all__ = ["SOFTMAX_RENDER", "GELU_RENDER", "LAYERNORM_RENDER", "abs_type"]
 
@@ -83,23 +97,71 @@ def _base2(v: Base2Softmax, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> 
     return c
 
 
+def _softmax_int(v: IntSoftmax, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
+    f = x_fmt.frac_bits
+    out_frac = v.out_bits - (1 if isinstance(v, IvitSoftmax) else 0)
+    x_t = _t(ctx, prefix, "score", x_fmt, "softmax input (scores)")
+    return {
+        "fn": f"{prefix}_softmax",
+        "x_t": x_t,
+        "max_t": x_t,
+        "in_t": _t(ctx, prefix, "sm_int_in", v.in_t, "integer softmax working input"),
+        "diff_t": _t(ctx, prefix, "sm_diff", FixedType(x_fmt.width + 1, x_fmt.int_bits + 1),
+                     "score - max"),
+        "clamp_code": -(CLAMP << f) if f >= 0 else -(CLAMP >> -f),
+        "k": v.scale_log2,
+        "recip_t": _t(ctx, prefix, "sm_factor", v.recip_t, "integer normalisation factor"),
+        "prob_t": _t(ctx, prefix, "sm_prob", v.prob_t, "softmax probabilities"),
+        "out_t": _t(ctx, prefix, "sm_out", FixedType(v.out_bits + 1, v.out_bits + 1 - out_frac,
+                                                     False), "normalised integer output"),
+        "out_bits": v.out_bits,
+    }
+
+
+def _ivit_softmax(v: IvitSoftmax, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
+    c = _softmax_int(v, prefix, x_fmt, ctx)
+    c.update({"template": "softmax_ivit.j2", "x0": v.x0, "n_shift": SHIFTMAX_N})
+    return c
+
+
+def _ibert_softmax(v: IbertSoftmax, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
+    c = _softmax_int(v, prefix, x_fmt, ctx)
+    x0i, bi, ci = ibert_exp_constants(v.scale_log2)
+    c.update({
+        "template": "softmax_ibert.j2", "x0i": x0i, "bi": bi, "ci": ci, "n_exp": IBERT_EXP_N,
+        "e_t": _t(ctx, prefix, "sm_iexp", v.e_t, "i-exp integer"),
+        "c_t": _t(ctx, prefix, "sm_exp_scale", v.c_t, "dyadic exp requantization constant"),
+        "c_raw": v.c_raw,
+        "exp_t": _t(ctx, prefix, "sm_exp", v.exp_t, "requantized exponentials"),
+    })
+    return c
+
+
 SOFTMAX_RENDER: dict[str, VariantRenderer] = {
     OnlineSoftmax.NAME: _online,
     TwoPassSoftmax.NAME: _two_pass,
     Base2Softmax.NAME: _base2,
+    IbertSoftmax.NAME: _ibert_softmax,
+    IvitSoftmax.NAME: _ivit_softmax,
 }
 
 
 # ---------------------------------------------------------------------------------- GELU
-def _gelu_common(v: Any, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
+def _gelu_base(v: Any, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
     return {
         "fn": f"{prefix}_gelu",
         "x_t": _t(ctx, prefix, "gelu_in", x_fmt, "GELU input"),
         "x_frac": x_fmt.frac_bits,
-        "table_t": _t(ctx, prefix, "gelu_table", v.table_t, "GELU table values"),
         "out_t": _t(ctx, prefix, "gelu_out", v.out_t, "GELU output"),
-        "rom": ctx.roms.add(v.table),
+        "row_wise": False,
     }
+
+
+def _gelu_common(v: Any, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
+    c = _gelu_base(v, prefix, x_fmt, ctx)
+    c["table_t"] = _t(ctx, prefix, "gelu_table", v.table_t, "GELU table values")
+    c["rom"] = ctx.roms.add(v.table)
+    return c
 
 
 def _delta(v: DeltaTableGelu, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
@@ -131,10 +193,38 @@ def _tanh(v: TanhGelu, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
     return c
 
 
+def _ibert_gelu(v: IbertGelu, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
+    c = _gelu_base(v, prefix, x_fmt, ctx)
+    k = v.in_t.frac_bits
+    bi, ci, _, shift = ibert_gelu_constants(k)
+    c.update({
+        "template": "gelu_ibert.j2", "k": k, "bi": bi, "ci": ci, "shift": shift,
+        "n": IBERT_GELU_N, "c_raw": v.c_raw,
+        "in_t": _t(ctx, prefix, "gelu_int_in", v.in_t, "i-GELU working input"),
+        "v_t": _t(ctx, prefix, "gelu_int", v.v_t, "i-GELU integer result"),
+        "c_t": _t(ctx, prefix, "gelu_scale", v.c_t, "dyadic requantization constant"),
+    })
+    return c
+
+
+def _ivit_gelu(v: IvitGelu, prefix: str, x_fmt: FixedType, ctx: EmitContext) -> dict:
+    c = _gelu_base(v, prefix, x_fmt, ctx)
+    k = v.in_t.frac_bits
+    c.update({
+        "template": "gelu_ivit.j2", "row_wise": True, "k": k, "x0": shiftgelu_x0(k),
+        "n_shift": SHIFTGELU_N, "sigmoid_bits": v.sigmoid_bits,
+        "in_t": _t(ctx, prefix, "gelu_int_in", v.in_t, "ShiftGELU working input"),
+        "prod_t": _t(ctx, prefix, "gelu_prod", v.prod_t, "ShiftGELU product q * sigmoid"),
+    })
+    return c
+
+
 GELU_RENDER: dict[str, VariantRenderer] = {
     DeltaTableGelu.NAME: _delta,
     LutGelu.NAME: _lut,
     TanhGelu.NAME: _tanh,
+    IbertGelu.NAME: _ibert_gelu,
+    IvitGelu.NAME: _ivit_gelu,
 }
 
 
@@ -149,6 +239,7 @@ def _layernorm_common(v: FixedLayerNorm, prefix: str, x_fmt: FixedType, d: int,
                       ctx: EmitContext) -> dict:
     sum_fmt, sq_sum_fmt = _sum_type(x_fmt, d), _sum_type(v.var_t, d)
     return {
+        "node_template": "layernorm.j2",
         "x_t": _t(ctx, prefix, "ln_in", x_fmt, "LayerNorm input"),
         "sum_t": _t(ctx, prefix, "ln_sum", sum_fmt, "exact sum of the inputs"),
         "sum_frac": sum_fmt.frac_bits,
@@ -198,8 +289,25 @@ def _isqrt(v: IsqrtLayerNorm, prefix: str, x_fmt: FixedType, d: int,
     return c
 
 
+def _ivit_layernorm(v: IvitLayerNorm, prefix: str, x_fmt: FixedType, d: int,
+                    ctx: EmitContext) -> dict:
+    c_raw, c_t = v.norm_constant(d)
+    return {
+        "node_template": "layernorm_ivit.j2",
+        "in_t": _t(ctx, prefix, "ln_int_in", v.in_t, "I-LayerNorm working input"),
+        "z_t": _t(ctx, prefix, "ln_z", Z_T, "normalised integer"),
+        "c_t": _t(ctx, prefix, "ln_scale", c_t, "dyadic constant sqrt(D) / 2^30"),
+        "c_raw": c_raw,
+        "norm_t": _t(ctx, prefix, "ln_norm", v.norm_t, "normalised value"),
+        "ln_out_t": _t(ctx, prefix, "ln_out", v.out_t, "LayerNorm variant output"),
+        "k0": LAYERNORM_K0,
+        "iterations": LAYERNORM_ITERATIONS,
+    }
+
+
 LAYERNORM_RENDER: dict[str, Callable[..., dict[str, Any]]] = {
     RsqrtTableLayerNorm.NAME: _rsqrt_table,
     IsqrtLayerNorm.NAME: _isqrt,
+    IvitLayerNorm.NAME: _ivit_layernorm,
 }
 

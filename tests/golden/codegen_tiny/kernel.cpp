@@ -5,11 +5,6 @@
 #include "tables.h"
 
 #ifndef __SYNTHESIS__
-// The HLS pragmas below are for Vitis HLS; a C++ compiler ignores them.
-#pragma GCC diagnostic ignored "-Wunknown-pragmas"
-#endif
-
-#ifndef __SYNTHESIS__
 static vx_tap_fn vx_tap = 0;
 
 void vitaccel_set_tap(vx_tap_fn fn) { vx_tap = fn; }
@@ -31,14 +26,14 @@ static void vx_tap_buffer(int layer, const T* data, long long n) {
 // in (c, kh, kw) order, through the linear engine (12 -> 10).
 static void k_patch_embed(const input_t img[3][6][6], patch_embed_out_t y[9][10], const vx_word_t* wmem) {
   static patch_embed_weight_t w[10][12];
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=1
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=12 dim=2
   for (int i = 0; i < 10; ++i) {
     for (int j = 0; j < 12; ++j) {
 #pragma HLS PIPELINE II=1
       w[i][j] = vx::load_param<patch_embed_weight_t, 16>(wmem, 0LL, (long long)i * 12 + j);
     }
   }
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=1
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=12 dim=2
   static patch_embed_bias_t b[10];
   for (int i = 0; i < 10; ++i) {
 #pragma HLS PIPELINE II=1
@@ -90,6 +85,7 @@ static void k_patch_embed(const input_t img[3][6][6], patch_embed_out_t y[9][10]
     }
   }
 }
+
 // pos_embed: 1 prefix token(s) then the patch tokens, each plus its position.
 static void k_pos_embed(const patch_embed_out_t x[9][10], pos_embed_out_t y[10][10], const vx_word_t* wmem) {
   static pos_embed_pos_t pos[10][10];
@@ -121,6 +117,7 @@ static void k_pos_embed(const patch_embed_out_t x[9][10], pos_embed_out_t y[10][
     }
   }
 }
+
 // 1/sqrt(v) of blocks.0.norm1: leading-one range reduction to m in [1, 4), the 1/sqrt(m) ROM
 // ROM_RSQRT_0, 1 Newton step(s), then a shift by -e2/2.
 static blocks_0_norm1_ln_rsqrt_t blocks_0_norm1_rsqrt(const blocks_0_norm1_ln_var_t v) {
@@ -183,18 +180,19 @@ static void k_blocks_0_norm1(const pos_embed_out_t x[10][10], blocks_0_norm1_out
     }
   }
 }
+
 // blocks.0.attn.qkv: unified linear engine 10 -> 30 over 10 rows
 // (16x10 MACs per cycle).
 static void k_blocks_0_attn_qkv(const blocks_0_norm1_out_t x[10][10], blocks_0_attn_qkv_out_t y[10][30], const vx_word_t* wmem) {
   static blocks_0_attn_qkv_weight_t w[30][10];
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=16 dim=1
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=2
   for (int i = 0; i < 30; ++i) {
     for (int j = 0; j < 10; ++j) {
 #pragma HLS PIPELINE II=1
       w[i][j] = vx::load_param<blocks_0_attn_qkv_weight_t, 16>(wmem, 94LL, (long long)i * 10 + j);
     }
   }
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=16 dim=1
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=2
   static blocks_0_attn_qkv_bias_t b[30];
   for (int i = 0; i < 30; ++i) {
 #pragma HLS PIPELINE II=1
@@ -236,6 +234,7 @@ static void k_blocks_0_attn_qkv(const blocks_0_norm1_out_t x[10][10], blocks_0_a
     }
   }
 }
+
 // 1/sum of blocks.0.attn: leading-one normalisation s = m * 2^e, 1/m from ROM ROM_RECIPROCAL_0,
 // shifted by -e into the reciprocal format (a non-positive sum is taken as one LSB).
 static blocks_0_attn_sm_recip_t blocks_0_attn_softmax_recip(const blocks_0_attn_sm_sum_t s) {
@@ -340,18 +339,19 @@ static void k_blocks_0_attn(const blocks_0_attn_qkv_out_t qkv[10][30], blocks_0_
     }
   }
 }
+
 // blocks.0.attn.proj: unified linear engine 10 -> 10 over 10 rows
 // (10x10 MACs per cycle, residual add).
 static void k_blocks_0_attn_proj(const blocks_0_attn_out_t x[10][10], const pos_embed_out_t r[10][10], blocks_0_attn_proj_out_t y[10][10], const vx_word_t* wmem) {
   static blocks_0_attn_proj_weight_t w[10][10];
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=1
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=2
   for (int i = 0; i < 10; ++i) {
     for (int j = 0; j < 10; ++j) {
 #pragma HLS PIPELINE II=1
       w[i][j] = vx::load_param<blocks_0_attn_proj_weight_t, 16>(wmem, 177LL, (long long)i * 10 + j);
     }
   }
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=1
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=2
   static blocks_0_attn_proj_bias_t b[10];
   for (int i = 0; i < 10; ++i) {
 #pragma HLS PIPELINE II=1
@@ -394,6 +394,7 @@ static void k_blocks_0_attn_proj(const blocks_0_attn_out_t x[10][10], const pos_
     }
   }
 }
+
 // 1/sqrt(v) of blocks.0.norm2: leading-one range reduction to m in [1, 4), the 1/sqrt(m) ROM
 // ROM_RSQRT_0, 1 Newton step(s), then a shift by -e2/2.
 static blocks_0_norm2_ln_rsqrt_t blocks_0_norm2_rsqrt(const blocks_0_norm2_ln_var_t v) {
@@ -456,6 +457,7 @@ static void k_blocks_0_norm2(const blocks_0_attn_proj_out_t x[10][10], blocks_0_
     }
   }
 }
+
 // GELU of blocks.0.mlp.fc1 (Edge-MoE): relu(x) - delta(|x|), delta(t) = t * Phi(-t) from ROM
 // ROM_GELU_DELTA_0 (177 entries, step 2^-5); relu beyond its last entry.
 static blocks_0_mlp_fc1_gelu_out_t blocks_0_mlp_fc1_gelu(const blocks_0_mlp_fc1_gelu_in_t x) {
@@ -478,14 +480,14 @@ static blocks_0_mlp_fc1_gelu_out_t blocks_0_mlp_fc1_gelu(const blocks_0_mlp_fc1_
 // (14x10 MACs per cycle, fused GELU).
 static void k_blocks_0_mlp_fc1(const blocks_0_norm2_out_t x[10][10], blocks_0_mlp_fc1_out_t y[10][14], const vx_word_t* wmem) {
   static blocks_0_mlp_fc1_weight_t w[14][10];
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=14 dim=1
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=2
   for (int i = 0; i < 14; ++i) {
     for (int j = 0; j < 10; ++j) {
 #pragma HLS PIPELINE II=1
       w[i][j] = vx::load_param<blocks_0_mlp_fc1_weight_t, 16>(wmem, 211LL, (long long)i * 10 + j);
     }
   }
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=14 dim=1
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=2
   static blocks_0_mlp_fc1_bias_t b[14];
   for (int i = 0; i < 14; ++i) {
 #pragma HLS PIPELINE II=1
@@ -528,18 +530,19 @@ static void k_blocks_0_mlp_fc1(const blocks_0_norm2_out_t x[10][10], blocks_0_ml
     }
   }
 }
+
 // blocks.0.mlp.fc2: unified linear engine 14 -> 10 over 10 rows
 // (10x14 MACs per cycle, residual add).
 static void k_blocks_0_mlp_fc2(const blocks_0_mlp_fc1_out_t x[10][14], const blocks_0_attn_proj_out_t r[10][10], blocks_0_mlp_fc2_out_t y[10][10], const vx_word_t* wmem) {
   static blocks_0_mlp_fc2_weight_t w[10][14];
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=1
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=14 dim=2
   for (int i = 0; i < 10; ++i) {
     for (int j = 0; j < 14; ++j) {
 #pragma HLS PIPELINE II=1
       w[i][j] = vx::load_param<blocks_0_mlp_fc2_weight_t, 16>(wmem, 250LL, (long long)i * 14 + j);
     }
   }
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=1
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=14 dim=2
   static blocks_0_mlp_fc2_bias_t b[10];
   for (int i = 0; i < 10; ++i) {
 #pragma HLS PIPELINE II=1
@@ -582,6 +585,7 @@ static void k_blocks_0_mlp_fc2(const blocks_0_mlp_fc1_out_t x[10][14], const blo
     }
   }
 }
+
 // 1/sqrt(v) of norm: leading-one range reduction to m in [1, 4), the 1/sqrt(m) ROM
 // ROM_RSQRT_0, 1 Newton step(s), then a shift by -e2/2.
 static norm_ln_rsqrt_t norm_rsqrt(const norm_ln_var_t v) {
@@ -644,17 +648,18 @@ static void k_norm(const blocks_0_mlp_fc2_out_t x[10][10], norm_out_t y[10][10],
     }
   }
 }
+
 // head: classifier head, cls pooling of 10 tokens, 10 -> 7.
 static void k_head(const norm_out_t x[10][10], head_out_t y[7], const vx_word_t* wmem) {
   static head_weight_t w[7][10];
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=7 dim=1
+#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=2
   for (int i = 0; i < 7; ++i) {
     for (int j = 0; j < 10; ++j) {
 #pragma HLS PIPELINE II=1
       w[i][j] = vx::load_param<head_weight_t, 16>(wmem, 294LL, (long long)i * 10 + j);
     }
   }
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=7 dim=1
-#pragma HLS ARRAY_PARTITION variable=w cyclic factor=10 dim=2
   static head_bias_t b[7];
   for (int i = 0; i < 7; ++i) {
 #pragma HLS PIPELINE II=1
@@ -698,6 +703,7 @@ static void k_head(const norm_out_t x[10][10], head_out_t y[7], const vx_word_t*
     }
   }
 }
+
 // One image through every layer. Layer outputs live in on-chip buffers; the weights of each
 // layer are read from DRAM when the layer starts.
 static void vx_forward(const input_t image[3][6][6], const vx_word_t* wmem, output_t result[VX_OUTPUT_ELEMS]) {

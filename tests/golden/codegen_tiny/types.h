@@ -81,8 +81,8 @@ typedef ap_fixed<16,5> blocks_0_mlp_fc1_bias_t;  // parameter bias of blocks.0.m
 typedef ap_fixed<32,10> blocks_0_mlp_fc1_acc_t;  // accumulator of blocks.0.mlp.fc1
 typedef ap_fixed<32,10> blocks_0_mlp_fc1_product_t;  // product format of blocks.0.mlp.fc1
 typedef ap_fixed<32,10> blocks_0_mlp_fc1_gelu_in_t;  // GELU input
-typedef ap_ufixed<22,0> blocks_0_mlp_fc1_gelu_table_t;  // GELU table values
 typedef ap_fixed<32,10> blocks_0_mlp_fc1_gelu_out_t;  // GELU output
+typedef ap_ufixed<22,0> blocks_0_mlp_fc1_gelu_table_t;  // GELU table values
 typedef ap_ufixed<22,0> rom_gelu_delta_0_t;  // samples of ROM ROM_GELU_DELTA_0
 typedef ap_fixed<33,11> blocks_0_mlp_fc1_gelu_abs_t;  // |GELU input|
 typedef ap_fixed<16,2> blocks_0_mlp_fc2_weight_t;  // parameter weight of blocks.0.mlp.fc2

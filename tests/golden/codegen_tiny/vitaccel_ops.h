@@ -73,6 +73,28 @@ inline long long isqrt(long long v) {
   return (long long)res;
 }
 
+// floor(a / b) for b != 0 (either sign).
+inline long long floor_div(long long a, long long b) {
+  long long q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) {
+    q -= 1;
+  }
+  return q;
+}
+
+// floor(v * 2^k) without saturation (callers bound the result below 2^63).
+inline long long floor_shift(long long v, int k) {
+  return k >= 0 ? v * (1LL << k) : v >> (-k > 63 ? 63 : -k);
+}
+
+// round-half-even(num / den) for den > 0.
+inline long long round_half_even_div(long long num, long long den) {
+  const long long fl = floor_div(num, den);
+  const long long twice_rem = 2 * (num - fl * den);
+  const bool up = twice_rem > den || (twice_rem == den && (fl & 1LL) != 0);
+  return fl + (up ? 1 : 0);
+}
+
 // Assignment to DST of the integer `word` read with DST's fractional bits (DST's overflow mode
 // applies; no rounding is needed).
 template <class DST>
