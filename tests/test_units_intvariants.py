@@ -224,7 +224,8 @@ def test_ivit_layernorm_is_ilayernorm_plus_dyadic_norm_and_affine(args, k, bits)
     for zr, row in zip(z.tolist(), got.tolist(), strict=True):
         n = [oracle_cast(int(zi) * const_value(c, c_t), norm_t) for zi in zr]
         want = [oracle_cast(const_value(ni, norm_t) * const_value(gi, g_t)
-                            + const_value(bi, b_t), out_t) for ni, gi, bi in zip(n, gam, bet)]
+                            + const_value(bi, b_t), out_t)
+                for ni, gi, bi in zip(n, gam, bet, strict=True)]
         assert row == want
 
 
@@ -237,3 +238,306 @@ def test_layernorm_zero_gamma_and_constant_rows_give_beta():
     y = ln.forward(x, X_T, gam, g_t, bet, g_t)
     np.testing.assert_array_equal(y[0], bet << (X_T.frac_bits - g_t.frac_bits))
     np.testing.assert_array_equal(y[1, [0, 4]], bet[[0, 4]] << (X_T.frac_bits - g_t.frac_bits))
+
+
+# ---------------------------------------------------------------- (b) error vs float
+GELU_LIPSCHITZ = 1.129  # max |d/dx x Phi(x)| = 1.1289 (at x = sqrt(2))
+CHORD = 1.0615  # max of (1 + r/2) / 2^r on r in (-1, 0] (the shift exponent's chord)
+LOG2E = 1 / math.log(2)
+
+
+def test_constants():
+    x = np.linspace(-8, 8, 400001)
+    phi = np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+    big_phi = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+    assert np.abs(big_phi + x * phi).max() <= GELU_LIPSCHITZ
+    r = np.linspace(-1, 0, 200001)
+    assert ((1 + r / 2) / 2**r).max() <= CHORD
+
+
+def gelu(x):
+    return x * 0.5 * (1 + np.vectorize(math.erf)(np.asarray(x) / math.sqrt(2)))
+
+
+def test_ibert_gelu_error_bound_on_its_accurate_range():
+    """|y - gelu(x)| <= LSB_out + |v sigma| 2^-bits (dyadic constant) + I-BERT's own bound
+    |u|/2 (eta + eps_erf + arg) at u = q s (see test_units_intops) + 1.129 s (input floor)."""
+    g = IbertGelu(in_t=F("ap_fixed<24,10>"), out_t=X_T)
+    x = X_T.quantize(np.linspace(-6, 6, 24001))
+    y = X_T.to_float(g.forward(x, X_T))
+    k = 14
+    s = 2.0**-k
+    q = g.in_t.cast(x, X_T)
+    v, sigma = ibert_gelu(q, s)
+    u = q * s
+    a, b = -0.2888, -1.769
+    s1 = s / 1.4142
+    sf = s1**2 * a * 2**14
+    eta = 2 * abs(sf) + abs(a) * s1 * (2 * abs(b) + s1) + abs(a) * s1**2
+    arg = 2 / math.sqrt(math.pi) * np.abs(u) * abs(1 / 1.4142 - 1 / math.sqrt(2))
+    algo = np.abs(u) / 2 * (eta + 0.0964 + arg)
+    bound = X_T.lsb + np.abs(v * sigma) * 2.0**-24 + algo + GELU_LIPSCHITZ * s
+    err = np.abs(y - gelu(X_T.to_float(x)))
+    assert np.all(err <= bound)
+    assert err.max() < 0.025  # measured 0.0182
+
+
+def _shift_weights(t_abs, s, big_l):
+    """Bounds lo, hi on 2^(x' s / L) (1 + rho/2) / e^t (see test_units_intops)."""
+    slope = np.maximum(abs(1.4375 / big_l - LOG2E), 0.0)
+    delta = t_abs * slope + s / big_l
+    return 2.0**-delta, CHORD * 2.0**delta
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_ivit_gelu_error_bound(k):
+    """Rows with a maximum >= 0: I-ViT's bound at u = q s (test_units_intops) + the sigmoid form
+    |u sigma(1.702u) - gelu(u)| <= 0.0205 + input rounding (RND: s/2) * 1.129 + LSB_out."""
+    rng = np.random.default_rng(k)
+    in_t = F(f"ap_fixed<{k + 10},10,AP_RND,AP_SAT>")
+    g = IvitGelu(in_t=in_t, out_t=X_T)
+    xf = rng.uniform(-4, 4, size=(300, 24))
+    xf[:, 0] = np.abs(xf[:, 0])
+    x = X_T.quantize(xf)
+    y = X_T.to_float(g.forward(x, X_T))
+    s = 2.0**-k
+    sp = 1.702 * s
+    x0 = math.floor(-1 / sp)
+    big_l = -x0 * sp
+    q = in_t.cast(x, X_T)
+    u = q * s
+    m = q.max(axis=1, keepdims=True)
+    t, tm = (q - m) * sp, -m * sp
+    sig = 1 / (1 + np.exp(-1.702 * u))
+    lo_e, hi_e = _shift_weights(-t, sp, big_l)
+    lo_m, hi_m = _shift_weights(np.abs(tm), sp, big_l)
+    ratio = np.maximum(hi_e / lo_m, hi_m / lo_e)
+    e_hi = 2.0**23 * -x0 * np.exp(t) * hi_e
+    algo = np.abs(u) * (sig * (ratio - 1) + sig * ratio * 2.0**-31 + e_hi / 2**31 + 2.0**-7)
+    grid = np.linspace(-8, 8, 160001)
+    form = np.abs(grid / (1 + np.exp(-1.702 * grid)) - gelu(grid)).max()
+    assert form < 0.0205
+    bound = algo + 0.0205 + GELU_LIPSCHITZ * s / 2 + X_T.lsb
+    err = np.abs(y - gelu(X_T.to_float(x)))
+    assert np.all(err <= bound)
+    # measured 0.24 / 0.14 / 0.18 at k = 2 / 3 / 4: input LSB vs the (2^31-1)/S floor, 8-bit sigmoid
+    assert err.max() < 0.25
+
+
+def _softmax(t):
+    z = np.exp(t - t.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("k", [6, 8])
+def test_ivit_softmax_error_bound(k):
+    """I-ViT's Shiftmax bound at t = q s (test_units_intops; S < 2^31, |t| <= 9) plus the
+    input floor (each difference within s: p changes by at most p (e^s - 1))."""
+    rng = np.random.default_rng(k)
+    x_t = F("ap_fixed<32,10>")
+    sm = IvitSoftmax(in_t=F(f"ap_fixed<{k + 6},6>"), prob_t=F("ap_ufixed<16,1>"))
+    x = x_t.quantize(rng.uniform(-4.4, 4.4, size=(200, 32)))
+    p_hat = sm.out_t.to_float(sm.forward(x, x_t))
+    s = 2.0**-k
+    q = sm.in_t.cast(x - x.max(axis=1, keepdims=True), FixedType(33, 11))
+    t = q * s
+    p_q = _softmax(t)
+    lo, hi = _shift_weights(-t, s, 1.0)
+    ratio = hi.max(axis=1, keepdims=True) / lo.min(axis=1, keepdims=True)
+    e_hi = 2.0 ** (15 + k) * np.exp(t) * hi
+    assert np.all(e_hi.sum(axis=1) <= 2**31 - 1)
+    p = _softmax(x_t.to_float(x))
+    bound = (p_q * (ratio - 1) + p_q * ratio * 2.0**-31 + e_hi / 2**31 + 2.0**-15
+             + p * (math.exp(s) - 1))
+    err = np.abs(p_hat - p)
+    assert np.all(err <= bound)
+    assert err.max() < 0.02  # measured 0.012 (k=6), 0.015 (k=8)
+
+
+@pytest.mark.parametrize("k", [6, 8, 12])
+def test_ibert_softmax_error_bound(k):
+    """p_hat vs softmax(x): i-exp's bound per element (test_units_intops: relative factor
+    e^{z|L - ln 2|}(1 + eps_p) plus 2^-z a s (L + s)), the dyadic constant (2^-bits) and the
+    floor into softmax.exp give |v_i - e^{t_i}| <= dev_i, so |v_i/V - p_i| <= (dev_i + p_i
+    sum(dev)) / (E - sum(dev)); normalisation adds v/2^32 + 2^-ob; the input floor p (e^s - 1)."""
+    rng = np.random.default_rng(k)
+    x_t = F("ap_fixed<32,10>")
+    exp_t = F("ap_ufixed<18,1>")
+    sm = IbertSoftmax(in_t=F(f"ap_fixed<{k + 6},6>"), prob_t=F("ap_ufixed<16,1>"), exp_t=exp_t)
+    x = x_t.quantize(rng.uniform(-6, 6, size=(200, 48)))
+    p_hat = sm.out_t.to_float(sm.forward(x, x_t))
+    s, a = 2.0**-k, 0.35815147
+    q = sm.in_t.cast(x - x.max(axis=1, keepdims=True), FixedType(33, 11))
+    t = q * s
+    x0i = math.floor(-0.6931 / s)
+    big_l = -x0i * s
+    rho = np.linspace(-big_l, 0, 100001)
+    eps_p = np.max(np.abs((a * rho**2 + 0.96963238 * rho + 1) / np.exp(rho) - 1)) + 1e-9
+    z = q // x0i
+    rel = np.exp(z * abs(big_l - math.log(2))) * (1 + eps_p) - 1
+    absolute = 2.0**-z * a * s * (big_l + s)
+    lsb, cb = exp_t.lsb, 2.0**-24
+    ex = np.exp(t)
+    dev = ex * (rel + cb * (1 + rel)) + absolute * (1 + cb) + lsb  # |v_i - e^{t_i}| <= dev_i
+    total, dev_sum = ex.sum(axis=1, keepdims=True), dev.sum(axis=1, keepdims=True)
+    assert np.all(total > dev_sum)
+    p_q = ex / total
+    v = ex + dev  # an upper bound on v_i (value)
+    p = _softmax(x_t.to_float(x))
+    bound = ((dev + p_q * dev_sum) / (total - dev_sum) + v / lsb / 2**32 + sm.out_t.lsb
+             + p * (math.exp(s) - 1))
+    err = np.abs(p_hat - p)
+    assert np.all(err <= bound)
+    assert err.max() < 6e-3  # measured 5.0e-3 (k=6), 1.1e-3 (k=8), 5.3e-4 (k=12)
+
+
+@pytest.mark.parametrize("n", [32, 192])
+def test_ivit_layernorm_error_bound(n):
+    """|y - LN(x)| <= |g| (|n_q - LN(q s)| + (s/sigma)(1 + |LN|) (1 + 2 s/sigma)) + |g| LSB_norm
+    + LSB_out: I-ViT's bound at q s (test_units_intops, 2^16 <= V <= 2^44) with the dyadic
+    constant (2^-bits relative), the input floor (|dx| < s moves y by < s and sigma by < s)."""
+    rng = np.random.default_rng(n)
+    k = 12
+    g_t = F("ap_fixed<16,5>")
+    ln = IvitLayerNorm(in_t=F("ap_fixed<22,10>"), norm_t=F("ap_fixed<32,8>"), out_t=X_T)
+    xf = rng.normal(0, 1, (60, n)) * rng.uniform(0.05, 20, (60, 1)) + rng.normal(0, 2, (60, 1))
+    x = X_T.quantize(xf)
+    gam, bet = g_t.quantize(rng.uniform(-2, 2, n)), g_t.quantize(rng.uniform(-1, 1, n))
+    y = X_T.to_float(ln.forward(x, X_T, gam, g_t, bet, g_t))
+    gf, bf = g_t.to_float(gam), g_t.to_float(bet)
+    xv = X_T.to_float(x)
+    ref = ln.reference(xv, gf, bf, eps=0.0)
+    q = ln.in_t.cast(x, X_T)
+    y_q = q - q.mean(axis=1, keepdims=True)
+    var_sum = (y_q * y_q).sum(axis=1, keepdims=True)
+    assert np.all((var_sum >= 2**16) & (var_sum <= 2**44))
+    sv = np.sqrt(var_sum)
+    k_lo, dk = sv - n / (8 * sv) - 1, n / (8 * sv) + 1
+    algo = (math.sqrt(n) / k_lo * (0.5 + np.abs(y_q) * dk / sv + np.abs(y_q) * (sv + dk) / 2**31)
+            + 2 * math.sqrt(n) / 2**30)
+    s = 2.0**-k
+    sigma = xv.std(axis=1, keepdims=True)
+    norm = np.abs((xv - xv.mean(axis=1, keepdims=True)) / sigma)
+    inp = s / sigma * (1 + norm) * (1 + 2 * s / sigma)
+    const = (norm + algo + inp) * 2.0**-24
+    bound = np.abs(gf) * (algo + inp + const + ln.norm_t.lsb) + X_T.lsb
+    err = np.abs(y - ref)
+    assert np.all(err <= bound)
+    assert err.max() < 5e-3
+
+
+# ---------------------------------------------------------------- (c) build, overflow, graph
+def test_registries_roles_and_build_from_presets():
+    reg = variant_registries()
+    assert reg["softmax"]["ibert"] is IbertSoftmax and reg["softmax"]["ivit"] is IvitSoftmax
+    assert reg["gelu"]["ibert"] is IbertGelu and reg["gelu"]["ivit"] is IvitGelu
+    assert reg["layernorm"]["ivit"] is IvitLayerNorm
+    assert IbertSoftmax.ROLES == ("softmax.int_in", "softmax.exp", "softmax.prob")
+    assert IvitGelu.ROLES == ("gelu.ivit_in", "gelu.out")
+    assert IvitLayerNorm.ROLES == ("layernorm.int_in", "layernorm.norm", "layernorm.out")
+    for prec in PRECISION_PRESETS.values():
+        for kind in ("softmax", "gelu", "layernorm"):
+            for name in ("ibert", "ivit"):
+                if name in reg[kind]:
+                    v = reg[kind][name].build(prec.fmt, **({"eps": 1e-6} if kind == "layernorm"
+                                                           else {}))
+                    assert v.out_t == prec.fmt(f"{kind}.{'prob' if kind == 'softmax' else 'out'}")
+
+
+@pytest.mark.parametrize(("build", "match"), [
+    (lambda: IbertGelu(in_t=F("ap_fixed<18,10>"), out_t=X_T), "10..24 fractional"),
+    (lambda: IvitGelu(in_t=F("ap_fixed<18,10>"), out_t=X_T), "too fine"),
+    (lambda: IvitGelu(in_t=F("ap_fixed<13,10>"), out_t=X_T, sigmoid_bits=40), "sigmoid_bits"),
+    (lambda: IvitSoftmax(in_t=F("ap_fixed<12,5>"), prob_t=F("ap_ufixed<16,1>")), "hold -32"),
+    (lambda: IvitSoftmax(in_t=F("ap_ufixed<12,6>"), prob_t=F("ap_ufixed<16,1>")), "signed"),
+    (lambda: IbertSoftmax(in_t=F("ap_fixed<22,6>"), prob_t=F("ap_ufixed<16,1>"),
+                          exp_t=F("ap_ufixed<18,1>")), "2..14 fractional"),
+    (lambda: IbertSoftmax(in_t=F("ap_fixed<14,6>"), prob_t=F("ap_ufixed<16,1>"),
+                          exp_t=F("ap_ufixed<40,1>")), "softmax.exp"),
+    (lambda: IbertSoftmax(in_t=F("ap_fixed<14,6>"), prob_t=F("ap_ufixed<16,1>"),
+                          exp_t=F("ap_ufixed<18,1>"), scale_bits=1), "scale_bits"),
+    (lambda: IvitSoftmax(in_t=F("ap_fixed<14,6>"), prob_t=F("ap_ufixed<40,1>")), "softmax.prob"),
+    (lambda: IvitLayerNorm(in_t=F("ap_ufixed<22,10>"), norm_t=X_T, out_t=X_T), "signed"),
+    (lambda: IvitLayerNorm(in_t=F("ap_fixed<22,10>"), norm_t=X_T, out_t=X_T, scale_bits=40),
+     "scale_bits"),
+])
+def test_build_time_errors_name_the_role(build, match):
+    with pytest.raises(UsageError, match=match):
+        build()
+
+
+def test_a_coarse_input_is_rescaled_exactly_to_the_finer_working_lsb():
+    coarse = F("ap_fixed<12,6>")  # LSB 2^-6, too coarse for i-GELU: its in role has F = 14
+    g = IbertGelu(in_t=F("ap_fixed<24,10>"), out_t=X_T)
+    x = np.arange(coarse.min_raw, coarse.max_raw + 1)
+    np.testing.assert_array_equal(g.in_t.cast(x, coarse), x << 8)
+    np.testing.assert_array_equal(g.forward(x, coarse), g.forward(x << 16, X_T))
+
+
+def test_overflow_is_counted_under_the_roles():
+    ovf: dict[str, int] = {}
+    g = IbertGelu(in_t=F("ap_fixed<20,4,AP_TRN,AP_SAT>"), out_t=F("ap_fixed<16,3>"))
+    y = g.forward(X_T.quantize(np.array([-9.0, -1.0, 0.5, 2.0, 5.0, 9.0, 12.0])), X_T, ovf)
+    assert ovf == {"gelu.ibert_in": 3, "gelu.out": 3}  # |x| >= 8 saturate; gelu >= 4 wraps
+    assert y.shape == (7,)
+    ovf = {}
+    g = IvitGelu(in_t=F("ap_fixed<8,5,AP_RND,AP_SAT>"), out_t=F("ap_fixed<16,4>"))
+    g.forward(X_T.quantize(np.array([[-20.0, 1.0, 6.0, 20.0]])), X_T, ovf)
+    assert ovf == {"gelu.ivit_in": 2, "gelu.out": 1}  # +-20 saturate; only gelu(15.9) >= 8
+    ovf = {}
+    sm = IbertSoftmax(in_t=F("ap_fixed<14,6>"), prob_t=F("ap_ufixed<12,-1>"),
+                      exp_t=F("ap_ufixed<18,1>"))
+    sm.forward(X_T.quantize(np.array([[0.0, -20.0, -30.0], [1.0, 1.0, 1.0]])), X_T, overflow=ovf)
+    assert ovf == {"softmax.prob": 1}  # p ~ 1 does not fit below 0.5; p = 1/3 does
+    ovf = {}
+    ln = IvitLayerNorm(in_t=F("ap_fixed<16,4,AP_TRN,AP_SAT>"), norm_t=F("ap_fixed<16,2>"),
+                       out_t=F("ap_fixed<16,2>"))
+    x = X_T.quantize(np.array([[0.0] * 15 + [100.0]]))
+    ln.forward(x, X_T, np.full(16, 2**14), F("ap_fixed<16,5>"), np.zeros(16, np.int64),
+               F("ap_fixed<16,5>"), overflow=ovf)
+    # 100 saturates to 8; its norm sqrt(15) wraps in [-2, 2); the others' 8 * -0.258 leave [-2, 2)
+    assert ovf == {"layernorm.int_in": 1, "layernorm.norm": 1, "layernorm.out": 15}
+
+
+def _tiny_model():
+    cfg = ViTConfig(name="tiny-int", img_size=(8, 12), patch_size=4, in_chans=3, embed_dim=12,
+                    depth=2, num_heads=3, mlp_hidden=20, num_classes=5, mean=(0.4, 0.5, 0.6),
+                    std=(0.2, 0.3, 0.25))
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+    return cfg, model.eval()
+
+
+@pytest.mark.parametrize("preset", sorted(PRECISION_PRESETS))
+@pytest.mark.parametrize("name", ["ibert", "ivit"])
+def test_graph_with_integer_units_simulates(preset, name):
+    """Every preset builds and simulates a graph with the integer units; its logits stay with
+    those of the default (ROM) units and as close to the float model as theirs (measured
+    cosine to the default units >= 0.9989)."""
+    cfg, model = _tiny_model()
+    imgs = np.random.default_rng(1).integers(0, 256, (3, 3, *cfg.img_size)) / 256.0
+    graph = build_graph(model, preset, numerics=Numerics(softmax=name, gelu=name,
+                                                         layernorm="ivit"), calibration=imgs)
+    assert graph["blocks.0.attn"].attrs["softmax"].NAME == name
+    assert graph["blocks.1.mlp.fc1"].attrs["gelu"].NAME == name
+    assert isinstance(graph["blocks.0.norm1"].attrs["variant"], IvitLayerNorm)
+    res = simulate(graph, imgs)
+    base = build_graph(model, preset, calibration=imgs)
+    out = graph.outputs[0]
+    logits = graph[out].fmt.to_float(res.outputs[out])
+    base_logits = base[out].fmt.to_float(simulate(base, imgs).outputs[out])
+    ref = run_reference(graph, imgs)[out]
+    assert logits.shape == ref.shape == (3, cfg.num_classes)
+
+    def cos(a, b):
+        return (a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b)
+
+    assert cos(logits, base_logits) > 0.995
+    assert cos(logits, ref) > cos(base_logits, ref) - 0.02
+    unit_roles = {*IvitLayerNorm.ROLES, *variant_registries()["softmax"][name].ROLES,
+                  *variant_registries()["gelu"][name].ROLES}
+    assert not any(n for roles in res.overflow.values() for r, n in roles.items()
+                   if r in unit_roles)
