@@ -213,9 +213,25 @@ def _axis_values(raw: Any, key: str, where: str) -> tuple:
                      f"{{min, max, step}}, got {raw!r}")
 
 
+def _check_hw_value(hw: HwConfig, key: str, value: Any, boards: tuple) -> None:
+    """Raise unless ``key=value`` is valid on the base board or on some board of the axis."""
+    try:
+        apply_hw(hw, {key: value})
+    except UsageError:
+        for b in boards:
+            try:
+                apply_hw(hw, {"board": b, key: value})
+                return
+            except UsageError:
+                continue
+        raise
+
+
 def _check_axis(key: str, values: tuple, hw: HwConfig, precision: str, model_cfg: Any,
-                where: str) -> None:
-    """Validate each value of the axis alone against the base design."""
+                where: str, boards: tuple) -> None:
+    """Validate each value of the axis alone against the base design (a value that needs
+    another board of the ``board`` axis is accepted; invalid combinations are skipped when
+    the points are planned)."""
     try:
         kind = knob_kind(key)
     except UsageError as exc:
@@ -223,7 +239,7 @@ def _check_axis(key: str, values: tuple, hw: HwConfig, precision: str, model_cfg
     for v in values:
         try:
             if kind == "hw":
-                apply_hw(hw, {key: v})
+                _check_hw_value(hw, key, v, () if key == "board" else boards)
             elif kind == "exit":
                 if model_cfg.exits is None:
                     raise UsageError(f"{key}: model {model_cfg.name!r} has no exit heads")
@@ -348,11 +364,12 @@ def parse_space(data: Any, src: str, text: str, base_dir: Path) -> Space:
     raw_axes = data["axes"]
     if not isinstance(raw_axes, dict) or not raw_axes:
         raise UsageError(f"{_loc(data, 'axes', src)}: axes: expected a mapping of knob -> values")
+    parsed = {key: _axis_values(raw, key, _loc(raw_axes, key, src))
+              for key, raw in raw_axes.items()}
+    boards = tuple(v for v in parsed.get("board", ()) if isinstance(v, str))
     axes = []
-    for key, raw in raw_axes.items():
-        where = _loc(raw_axes, key, src)
-        values = _axis_values(raw, key, where)
-        _check_axis(key, values, hw, precision, model_cfg, where)
+    for key, values in parsed.items():
+        _check_axis(key, values, hw, precision, model_cfg, _loc(raw_axes, key, src), boards)
         axes.append(Axis(key, values))
     if EXIT_KEY in raw_axes and model_cfg.exits is None:
         raise UsageError(f"{_loc(raw_axes, EXIT_KEY, src)}: axes.{EXIT_KEY}: model has no exits")
