@@ -103,3 +103,27 @@ def test_order_free_predicate():
     assert attention.order_free(wrap, term)
     assert not attention.order_free(FixedType.parse("ap_fixed<32,10,AP_TRN,AP_SAT>"), term)
     assert not attention.order_free(FixedType.parse("ap_fixed<16,10>"), term)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 9), st.integers(1, 5)),
+    acc=st.sampled_from(["ap_fixed<32,10>", "ap_fixed<20,6,AP_RND,AP_SAT>",
+                         "ap_fixed<24,8,AP_TRN,AP_SAT>", "ap_fixed<48,20>"]),
+    product=st.sampled_from([None, "ap_fixed<32,10>", "ap_fixed<12,4,AP_RND_CONV,AP_SAT>"]),
+)
+def test_batched_fixed_matmul_equals_per_item(seed, shape, acc, product):
+    """The batched-weight form used for attention heads == one call per head, every path."""
+    g, m, k, n = shape
+    rng = np.random.default_rng(seed)
+    x = rng.integers(ACT.min_raw, ACT.max_raw + 1, size=(g, m, k))
+    w = rng.integers(ACT.min_raw, ACT.max_raw + 1, size=(g, k, n))
+    acc_t = FixedType.parse(acc)
+    prod_t = None if product is None else FixedType.parse(product)
+    got, n_got = fixed_matmul(x, ACT, w, ACT, acc_t=acc_t, product_t=prod_t,
+                              return_overflow=True)
+    expected = [fixed_matmul(x[i], ACT, w[i], ACT, acc_t=acc_t, product_t=prod_t,
+                             return_overflow=True) for i in range(g)]
+    np.testing.assert_array_equal(got, np.stack([e for e, _ in expected]))
+    assert n_got == sum(c for _, c in expected)

@@ -11,7 +11,7 @@ from numba import njit, prange
 
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
-__all__ = ["cast_params", "cast_one", "mm_exact", "mm_sat", "mm_wrap"]
+__all__ = ["cast_params", "cast_one", "mm_exact", "mm_sat", "mm_wrap", "pick"]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
 _OVERFLOW_CODE = {o: i for i, o in enumerate(Overflow)}
@@ -137,8 +137,7 @@ def cast_one(raw, c):
     return u, hi or lo
 
 
-@njit(parallel=True, cache=True)
-def mm_exact(x, w, acc0, ovf0, use_p, pcast, acast, da, dp):
+def _mm_exact(x, w, acc0, ovf0, use_p, pcast, acast, da, dp):
     """Sequential accumulation: acc = cast(acc * 2**da + p * 2**dp) after every product, k order.
 
     ``p`` is the exact product, cast with ``pcast`` when ``use_p``; returns (codes, overflowed).
@@ -167,8 +166,7 @@ def mm_exact(x, w, acc0, ovf0, use_p, pcast, acast, da, dp):
     return out, flags
 
 
-@njit(parallel=True, cache=True)
-def mm_wrap(
+def _mm_wrap(
     x,
     w,
     acc0,
@@ -225,8 +223,7 @@ def mm_wrap(
     return out, flags
 
 
-@njit(parallel=True, cache=True)
-def mm_sat(x, w, acc0, ovf0, use_p, pcast, d, acc_min, acc_max, low_code, sym):
+def _mm_sat(x, w, acc0, ovf0, use_p, pcast, d, acc_min, acc_max, low_code, sym):
     """Accumulation into an ``AP_SAT``/``AP_SAT_SYM`` accumulator that never rounds.
 
     Every step clamps ``acc + p * 2**d`` to ``[acc_min, acc_max]`` in k order; an underflow (or,
@@ -258,3 +255,17 @@ def mm_sat(x, w, acc0, ovf0, use_p, pcast, d, acc_min, acc_max, low_code, sym):
         out[m] = acc
         flags[m] = fl
     return out, flags
+
+
+PARALLEL_MIN_MACS = 1 << 18
+"""Below this many multiply-accumulates a kernel runs on one thread: starting the thread pool
+costs more than it saves on small products (attention heads of small models)."""
+
+mm_exact = (njit(cache=True)(_mm_exact), njit(parallel=True, cache=True)(_mm_exact))
+mm_wrap = (njit(cache=True)(_mm_wrap), njit(parallel=True, cache=True)(_mm_wrap))
+mm_sat = (njit(cache=True)(_mm_sat), njit(parallel=True, cache=True)(_mm_sat))
+
+
+def pick(kernel: tuple, macs: int):
+    """The serial or the parallel compilation of ``kernel`` for a product of ``macs`` MACs."""
+    return kernel[macs >= PARALLEL_MIN_MACS]

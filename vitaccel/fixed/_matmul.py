@@ -32,7 +32,7 @@ from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
 from vitaccel.fixed._cast import cast_raw
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
-from vitaccel.fixed._kernels import cast_params, mm_exact, mm_sat, mm_wrap
+from vitaccel.fixed._kernels import cast_params, mm_exact, mm_sat, mm_wrap, pick
 
 __all__ = ["fixed_matmul", "legal_paths", "PATHS"]
 
@@ -165,8 +165,9 @@ def fixed_matmul(
         Codes of ``x_t`` (leading batch dimensions allowed).
     x_t, w_t : FixedType
         Formats of the operands.
-    w_raw : array_like of int, shape (K, N)
-        Codes of ``w_t``.
+    w_raw : array_like of int, shape (K, N) or (B, K, N)
+        Codes of ``w_t``; with a batch axis, x must be (B, M, K) and item b multiplies x[b]
+        by w[b] (attention heads). Paths are chosen once from the ranges of the whole batch.
     acc_t : FixedType
         Accumulator format; the result is in this format.
     product_t : FixedType, optional
@@ -189,9 +190,13 @@ def fixed_matmul(
     """
     x, x_lo, x_hi = _codes(x_raw, x_t, "x_raw")
     w, w_lo, w_hi = _codes(w_raw, w_t, "w_raw")
-    if x.ndim < 2 or w.ndim != 2 or x.shape[-1] != w.shape[0]:
+    if not (
+        (x.ndim >= 2 and w.ndim == 2 and x.shape[-1] == w.shape[0])
+        or (x.ndim == 3 and w.ndim == 3 and x.shape[0] == w.shape[0] and x.shape[2] == w.shape[1])
+    ):
         raise UsageError(
-            f"fixed_matmul: expected x (..., M, K) and w (K, N), got shapes {x.shape} and {w.shape}"
+            "fixed_matmul: expected x (..., M, K) and w (K, N), or x (B, M, K) and w (B, K, N), "
+            f"got shapes {x.shape} and {w.shape}"
         )
     for name, fmt in (("acc_t", acc_t), ("product_t", product_t)):
         if fmt is not None and not (isinstance(fmt, FixedType) and fmt.fits_int64):
@@ -208,7 +213,7 @@ def fixed_matmul(
     except UsageError:  # wider than 64 bits
         st = None
     sum_fits = st is not None and st.fits_int64
-    k_len, n_cols = w.shape
+    k_len, n_cols = w.shape[-2:]
     if bias_raw is None:
         acc0 = np.zeros(n_cols, np.int64)
         ovf0 = np.zeros(n_cols, bool)
@@ -220,8 +225,6 @@ def fixed_matmul(
             raise UsageError(f"fixed_matmul: bias_raw must have shape ({n_cols},), got {b.shape}")
         acc0, ovf0 = cast_raw(b, bias_t, acc_t)
     acc0_range = (int(acc0.min()), int(acc0.max())) if n_cols else (0, 0)
-    batch = x.shape[:-1]
-    x2 = x.reshape(int(np.prod(batch)), k_len)
     legal = legal_paths(
         (x_lo, x_hi),
         (w_lo, w_hi),
@@ -252,50 +255,47 @@ def fixed_matmul(
             f"fixed_matmul: path {chosen!r} is not provably exact for these inputs "
             f"(exact paths: {list(legal)})"
         )
+    if w.ndim == 2:
+        rows = int(np.prod(x.shape[:-1]))
+        out, n_ovf = _execute(chosen, legal[chosen], x.reshape(rows, k_len), w, acc0, ovf0, mt,
+                              st, product_t, acc_t, return_overflow)
+        out = out.reshape(*x.shape[:-1], n_cols)
+    else:
+        parts = [_execute(chosen, legal[chosen], xi, wi, acc0, ovf0, mt, st, product_t, acc_t,
+                          return_overflow) for xi, wi in zip(x, w, strict=True)]
+        out = np.stack([o for o, _ in parts]) if parts else np.empty((0, *x.shape[1:-1], n_cols),
+                                                                      np.int64)
+        n_ovf = sum(n for _, n in parts)
+    return (out, n_ovf) if return_overflow else out
+
+
+def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow):
+    """Run path ``chosen`` on x2 (M, K) @ w (K, N); returns (codes, overflowed outputs)."""
+    pt = mt if product_t is None else product_t
     if chosen.startswith("blas"):
         dtype = np.float32 if chosen == "blas32" else np.float64
         shift = acc_t.frac_bits - mt.frac_bits
-        out = _blas(x2, w, legal[chosen], dtype, acc0, shift, acc_t)
-        flags = ovf0
-    elif chosen == "wrap":
+        out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t)
+        # only the bias assignment can overflow: once per output row
+        return out, int(np.count_nonzero(ovf0)) * x2.shape[0]
+    if chosen == "wrap":
         out, flags = _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, return_overflow)
     elif chosen == "sat":
         sym = acc_t.signed and acc_t.overflow is Overflow.SAT_SYM
         low_code = (-acc_t.max_raw if acc_t.width > 1 else -1) if sym else acc_t.min_raw
         pcast = cast_params(mt.frac_bits - pt.frac_bits, mt.width, pt)
-        out, flags = mm_sat(
-            x2,
-            w,
-            acc0,
-            ovf0,
-            product_t is not None,
-            pcast,
-            acc_t.frac_bits - pt.frac_bits,
-            acc_t.min_raw,
-            acc_t.max_raw,
-            low_code,
-            sym,
+        out, flags = pick(mm_sat, x2.size * w.shape[1])(
+            x2, w, acc0, ovf0, product_t is not None, pcast, acc_t.frac_bits - pt.frac_bits,
+            acc_t.min_raw, acc_t.max_raw, low_code, sym,
         )
     else:
-        use_p = product_t is not None
         pcast = cast_params(mt.frac_bits - pt.frac_bits, mt.width, pt)
         acast = cast_params(st.frac_bits - acc_t.frac_bits, st.width, acc_t)
-        out, flags = mm_exact(
-            x2,
-            w,
-            acc0,
-            ovf0,
-            use_p,
-            pcast,
-            acast,
-            st.frac_bits - acc_t.frac_bits,
-            st.frac_bits - pt.frac_bits,
+        out, flags = pick(mm_exact, x2.size * w.shape[1])(
+            x2, w, acc0, ovf0, product_t is not None, pcast, acast,
+            st.frac_bits - acc_t.frac_bits, st.frac_bits - pt.frac_bits,
         )
-    out = out.reshape(*batch, n_cols)
-    if return_overflow:
-        per_row = flags.shape == ovf0.shape  # BLAS: only the bias assignment can overflow
-        return out, int(np.count_nonzero(flags)) * (x2.shape[0] if per_row else 1)
-    return out
+    return out, int(np.count_nonzero(flags))
 
 
 def _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, track):
@@ -312,7 +312,7 @@ def _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, track):
         )
         p_mode, p_shift, p_bits = (1, shift, product_t.width) if fast else (2, 0, 64)
     pcast = cast_params(mt.frac_bits - pt.frac_bits, mt.width, pt)
-    return mm_wrap(
+    return pick(mm_wrap, x2.size * w.shape[1])(
         x2,
         w,
         acc0,

@@ -80,7 +80,7 @@ def _split_heads(qkv: np.ndarray, heads: int, head_dim: int) -> tuple[np.ndarray
 
 def _av(p: np.ndarray, p_t: FixedType, v: np.ndarray, v_t: FixedType, node: Node,
         order: np.ndarray | None, overflow: dict[str, int]) -> np.ndarray:
-    """A.V for one (batch, head): p (T, T), v (T, hd) -> raw (T, hd) in acc_t."""
+    """A.V for a stack of heads: p (G, T, T), v (G, T, hd) -> raw (G, T, hd) in acc_t."""
     acc_t, product_t = node.attrs["acc_t"], node.attrs["product_t"]
     term_t = product_t if product_t is not None else mul_type(p_t, v_t)
     if order is None or order_free(acc_t, term_t):
@@ -88,15 +88,16 @@ def _av(p: np.ndarray, p_t: FixedType, v: np.ndarray, v_t: FixedType, node: Node
                               return_overflow=True)
         overflow["attn.accum"] = overflow.get("attn.accum", 0) + int(n)
         return out
-    out = np.empty((p.shape[0], v.shape[1]), dtype=np.int64)
+    out = np.empty((*p.shape[:2], v.shape[2]), dtype=np.int64)
     starts = order[:, 0]
     for s in np.unique(starts):
         rows = np.nonzero(starts == s)[0]
         perm = order[rows[0]]
-        res, n = fixed_matmul(p[rows][:, perm], p_t, v[perm], v_t, acc_t=acc_t,
+        res, n = fixed_matmul(np.ascontiguousarray(p[:, rows][:, :, perm]), p_t,
+                              np.ascontiguousarray(v[:, perm]), v_t, acc_t=acc_t,
                               product_t=product_t, return_overflow=True)
         overflow["attn.accum"] = overflow.get("attn.accum", 0) + int(n)
-        out[rows] = res
+        out[:, rows] = res
     return out
 
 
@@ -134,22 +135,21 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
     if node.attrs.get("qk_kernel", "mac") == "binary":
         scores = _binary_scores(q, k, node, overflow)
     else:
-        scores = np.empty((b, heads, t, t), dtype=np.int64)
-        for bi in range(b):
-            for h in range(heads):
-                s, n = fixed_matmul(q[bi, h], a_t, k[bi, h].T, a_t, acc_t=score_t,
-                                    product_t=product_t, return_overflow=True)
-                overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
-                scores[bi, h] = s
+        g = b * heads
+        scores, n = fixed_matmul(
+            np.ascontiguousarray(q.reshape(g, t, hd)), a_t,
+            np.ascontiguousarray(k.reshape(g, t, hd).transpose(0, 2, 1)), a_t,
+            acc_t=score_t, product_t=product_t, return_overflow=True,
+        )
+        overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
+        scores = scores.reshape(b, heads, t, t)
     probs = softmax.forward(scores, score_t, order=order, overflow=overflow)
     p_t = softmax.out_t
     if node.attrs.get("av_kernel", "mac") == "log2":
         probs, p_t = log2_probs(probs, p_t, node.attrs["log2_min_exp"])
-    ctx = np.empty((b, heads, t, hd), dtype=np.int64)
-    for bi in range(b):
-        for h in range(heads):
-            ctx[bi, h] = _av(probs[bi, h], p_t, v[bi, h], a_t, node, order, overflow)
-    ctx = ctx.transpose(0, 2, 1, 3).reshape(b, t, heads * hd)
+    ctx = _av(probs.reshape(b * heads, t, t), p_t,
+              np.ascontiguousarray(v.reshape(b * heads, t, hd)), a_t, node, order, overflow)
+    ctx = ctx.reshape(b, heads, t, hd).transpose(0, 2, 1, 3).reshape(b, t, heads * hd)
     out, n = node.fmt.cast(ctx, node.attrs["acc_t"], return_overflow=True)
     overflow["out"] = overflow.get("out", 0) + int(n)
     return out
