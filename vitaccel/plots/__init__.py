@@ -48,8 +48,10 @@ PLOT_KINDS = ("pareto", "breakdown", "roofline", "accuracy-bits", "utilization")
 
 
 def _title(sweep: Sweep, what: str, table: pd.DataFrame) -> str:
+    from vitaccel.models import get_config
+
     space = sweep.space
-    model = Path(space.model).stem if "/" in space.model else space.model
+    model = get_config(space.model).name
     boards = ", ".join(sorted(table["board"].unique())) if "board" in table else "?"
     return f"{what}: {model} on {boards} ({space.name})"
 
