@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vitaccel.cli._common import add_model_args, load_data, load_from_args
+from vitaccel.cli._common import DEFAULT_HW, add_model_args, load_data, load_from_args
 
-__all__ = ["register"]
+__all__ = ["demo_step", "register"]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -37,3 +37,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p, data=True)
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.set_defaults(func=_run)
+
+
+def demo_step(args: argparse.Namespace) -> None:
+    """Demo: quantize the digits model, simulate the test set under each precision preset."""
+    from vitaccel.data import load_digits_split
+    from vitaccel.hw import load_hw_config
+    from vitaccel.ir import PRECISION_PRESETS
+    from vitaccel.ir._build import Numerics, build_graph
+    from vitaccel.models._train import pretrained_digits
+    from vitaccel.sim import compare
+
+    model = pretrained_digits("dense")
+    x_train, _, x, y = load_digits_split()
+    hw = load_hw_config(DEFAULT_HW)
+    numerics = Numerics.from_hw(hw)
+    reports = {}
+    for name in PRECISION_PRESETS:
+        graph = build_graph(model, name, numerics=numerics, calibration=x_train[:256])
+        reports[name] = compare(graph, x, y)
+    print(reports[hw.precision].table())
+    print(f"\n  {'precision':<10} {'float acc':>9} {'sim acc':>8} {'top-1 agree':>11} "
+          f"{'overflows':>9}")
+    for name, rep in reports.items():
+        ovf = sum(e.overflow for e in rep.layers)
+        print(f"  {name:<10} {100 * rep.accuracy_float:>8.2f}% {100 * rep.accuracy_sim:>7.2f}% "
+              f"{100 * rep.top1_agreement:>10.2f}% {ovf:>9}")

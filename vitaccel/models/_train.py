@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import math
 import os
@@ -263,29 +264,41 @@ def pretrained_digits(
 
     path = digits_checkpoint_path(variant, cache_dir)
     arch = PRESETS[DIGITS_VARIANTS[variant]]
-    if path.is_file() and not retrain:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        model = load_checkpoint(saved["model"], arch)
-        model.train_seconds = float(saved["train_seconds"])
-        model.train_cpu_seconds = float(saved["train_cpu_seconds"])
-        return model
-    x_tr, y_tr, _, _ = load_digits_split()
-    recipe = RECIPES[variant]
-    t0, c0 = time.perf_counter(), time.process_time()
-    if variant == "shiftadd":
-        dense = pretrained_digits("dense", cache_dir=cache_dir, progress=progress)
-        model = VisionTransformer(arch)
-        model.load_state_dict(dense.state_dict())
-        project_shift_weights(model)
-    else:
-        model = _fresh_model(arch, recipe.seed)
-    train_model(model, x_tr, y_tr, recipe, progress)
-    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"model": model.state_dict(), "train_seconds": seconds,
-                "train_cpu_seconds": cpu_seconds, "variant": variant}, tmp)
-    os.replace(tmp, path)
+    with _exclusive(path.with_suffix(".lock")):  # parallel test workers train only once
+        if path.is_file() and not retrain:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            model = load_checkpoint(saved["model"], arch)
+            model.train_seconds = float(saved["train_seconds"])
+            model.train_cpu_seconds = float(saved["train_cpu_seconds"])
+            return model
+        x_tr, y_tr, _, _ = load_digits_split()
+        recipe = RECIPES[variant]
+        t0, c0 = time.perf_counter(), time.process_time()
+        if variant == "shiftadd":
+            dense = pretrained_digits("dense", cache_dir=cache_dir, progress=progress)
+            model = VisionTransformer(arch)
+            model.load_state_dict(dense.state_dict())
+            project_shift_weights(model)
+        else:
+            model = _fresh_model(arch, recipe.seed)
+        train_model(model, x_tr, y_tr, recipe, progress)
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save({"model": model.state_dict(), "train_seconds": seconds,
+                    "train_cpu_seconds": cpu_seconds, "variant": variant}, tmp)
+        os.replace(tmp, path)
     model.train_seconds = seconds
     model.train_cpu_seconds = cpu_seconds
     return model
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_path`` (other processes wait)."""
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -1,0 +1,89 @@
+"""End-to-end fidelity on real data: the trained digits model, bit-accurately simulated."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vitaccel.cli import main
+from vitaccel.data import load_digits_split
+from vitaccel.fixed import FixedType
+from vitaccel.ir import PRECISION_PRESETS, Precision
+from vitaccel.ir._build import Numerics, build_graph
+from vitaccel.models._train import pretrained_digits
+from vitaccel.sim import compare, simulate
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x_train, _, x, y = load_digits_split()
+    return pretrained_digits("dense"), x_train[:256], x, y
+
+
+def test_edge_moe_preset_keeps_top1(digits):
+    model, calib, x, y = digits
+    graph = build_graph(model, "edge-moe", numerics=Numerics(attention_order="reordered",
+                                                             parallel_queries=4))
+    report = compare(graph, x, y)
+    assert report.top1_agreement >= 0.995
+    assert report.accuracy_float >= 0.97
+    assert sum(e.overflow for e in report.layers) == 0
+
+
+def test_w8a8_within_one_point_of_float(digits):
+    model, calib, x, y = digits
+    report = compare(build_graph(model, "w8a8", calibration=calib), x, y)
+    assert report.accuracy_sim >= report.accuracy_float - 0.01
+
+
+def test_batch_size_does_not_change_bits(digits):
+    model, calib, x, _ = digits
+    graph = build_graph(model, "w16a16", calibration=calib)
+    a = simulate(graph, x[:37], batch_size=64, keep=True)
+    b = simulate(graph, x[:37], batch_size=5, keep=True)
+    for name in a.tensors:
+        np.testing.assert_array_equal(a.tensors[name], b.tensors[name])
+    assert a.overflow == b.overflow
+
+
+def test_overflow_is_reported_where_it_happens(digits):
+    model, _, x, _ = digits
+    base = PRECISION_PRESETS["edge-moe"]
+    narrow = FixedType.parse("ap_fixed<6,0,AP_TRN,AP_SAT>")  # |values| < 0.5
+    prec = Precision("narrow-fc1", base.roles, {"blocks.0.mlp.fc1": {"act": narrow}})
+    graph = build_graph(model, prec)
+    result = simulate(graph, x[:50], keep=True)
+    assert result.overflow["blocks.0.mlp.fc1"]["out"] > 0
+    assert sum(result.overflow["blocks.0.mlp.fc2"].values()) == 0
+    assert np.abs(result.value("blocks.0.mlp.fc1")).max() <= narrow.max_value
+
+
+def test_simulate_cli_writes_json(tmp_path, capsys, digits):
+    out = tmp_path / "report.json"
+    code = main(["simulate", "--model", "digits-dense", "--precision", "edge-moe",
+                 "--n", "20", "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "top-1 agreement" in text and "blocks.0.attn" in text
+    data = json.loads(out.read_text())
+    assert data["images"] == 20
+    assert [layer["name"] for layer in data["layers"]][:2] == ["patch_embed", "pos_embed"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--data", "/nonexistent/images"], "/nonexistent/images"),
+        (["--n", "0"], "--n: expected a positive number"),
+        (["--precision", "w3a3"], "--precision 'w3a3'"),
+        (["--model", "deit-tiny"], "--data digits: 8x8 single-channel images do not fit"),
+    ],
+)
+def test_simulate_cli_usage_errors(argv, message, capsys):
+    code = main(["simulate", *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
