@@ -6,7 +6,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from vitaccel.cli import _codegen, _dynamic, _estimate, _train
+from vitaccel.cli import _codegen, _dynamic, _estimate, _simulate, _sweep, _train
 
 __all__ = ["register", "STEPS"]
 
@@ -28,9 +28,12 @@ def _step_fixed_point(args: argparse.Namespace) -> None:
 STEPS: list[tuple[str, Callable[[argparse.Namespace], None]]] = [
     ("fixed-point core", _step_fixed_point),
     ("reference model: digits", _train.demo_step),
+    ("bit-accurate simulation of the digits test set under each precision preset",
+     _simulate.demo_step),
     ("cost estimate (digits on the default board, Edge-MoE on the ZCU102)", _estimate.demo_step),
     ("Vitis HLS C++ generation and bit-exact C-simulation (digits)", _codegen.demo_step),
     ("mixture of experts and early exit, float vs bit-accurate (digits)", _dynamic.demo_step),
+    ("design-space sweep with accuracy and its Pareto plot (digits)", _sweep.demo_step),
 ]
 
 
