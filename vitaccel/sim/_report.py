@@ -138,7 +138,8 @@ class Report:
 
 def compare(graph: Graph, images: Any, labels: Any = None, *, task: int = 0,
             batch_size: int = 64, result: SimResult | None = None) -> Report:
-    """Simulate (or reuse ``result`` kept with ``keep=True``) and compare with the float run.
+    """Simulate (or reuse ``result`` kept with ``keep=True, early_exit=False``) and compare
+    every layer with the float run; accuracy is that of the final head.
 
     Parameters
     ----------
@@ -151,7 +152,10 @@ def compare(graph: Graph, images: Any, labels: Any = None, *, task: int = 0,
     """
     x = check_images(graph, images)
     if result is None:
-        result = simulate(graph, x, task=task, keep=True, batch_size=batch_size)
+        # every image through every node, so each layer compares like with like; the exit
+        # decisions of early-exit graphs are analysed by vitaccel.units.exits.exit_summary
+        result = simulate(graph, x, task=task, keep=True, batch_size=batch_size,
+                          early_exit=False)
     ref = run_reference(graph, x, task=task)
     layers = []
     for node in graph:
