@@ -44,7 +44,10 @@ def test_pareto_plot_draws_the_table(sweep_dir: Path) -> None:
     limits = [line.get_ydata()[0] for line in ax.get_lines() if "available" in line.get_label()]
     assert limits == [load_board("kv260").dsp]
     texts = [t.get_text() for t in ax.texts]
-    assert len(texts) == len(front) and all("in" in t for t in texts)
+    spots = front.groupby(["latency_ms", "dsp"]).size()
+    assert len(texts) == len(spots) and all("in" in t for t in texts)
+    assert sum(1 + int(t.split("(+")[1].split()[0]) if "(+" in t else 1 for t in texts) \
+        == len(front)
     assert "tiny-digits" in ax.get_title() and "kv260" in ax.get_title()
     assert "(ms)" in ax.get_xlabel() and "DSP" in ax.get_ylabel()
 

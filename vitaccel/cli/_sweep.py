@@ -77,11 +77,13 @@ def demo_step(args: argparse.Namespace) -> None:
     space.write_text(_DEMO_SPACE, encoding="utf-8")
     result = run_sweep(space, folder / "sweep", accuracy=48, workers=1, progress=False)
     print("  " + result.summary().replace("\n", "\n  "))
-    if result.pareto is not None:
-        cols = ["point", "linear.tile_in", "precision.act.width", "variants.softmax",
-                "latency_ms", "dsp", "accuracy"]
-        print("  " + format_table(result.pareto, cols).replace("\n", "\n  "))
-    path = plot_sweep(folder / "sweep", "pareto", folder / "pareto.png")
+    front = result.pareto
+    cols = ["point", "clock_mhz", "linear.tile_in", "linear.tile_out", "precision.act.width",
+            "variants.softmax", "latency_ms", "lut", "accuracy"]
+    print(f"  Pareto set (min latency, min LUTs, max accuracy): {len(front)} points"
+          + (", the 8 fastest:" if len(front) > 8 else ":"))
+    print("  " + format_table(front.head(8), cols).replace("\n", "\n  "))
+    path = plot_sweep(folder / "sweep", "pareto", folder / "pareto.png", x="lut", y="accuracy")
     print(f"  Pareto plot written to {path}")
 
 
@@ -93,10 +95,11 @@ precision: w16a16
 axes:
   linear.tile_in: [4, 8, 16]
   linear.tile_out: [8, 16]
-  precision.act.width: [8, 12, 16]
+  clock_mhz: [200, 300]
+  precision.act.width: [4, 5, 6, 8]
   variants.softmax: [online, base2]
 constraints: [fits]
-objectives: {minimize: [latency_ms, dsp], maximize: [accuracy]}
+objectives: {minimize: [latency_ms, lut], maximize: [accuracy]}
 """
 
 

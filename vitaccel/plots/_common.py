@@ -27,7 +27,7 @@ _NAMES = {
     "throughput_ips": "throughput", "dsp": "DSP", "bram36": "BRAM", "uram": "URAM",
     "lut": "LUT", "ff": "FF", "dsp_util": "DSP utilisation", "bram_util": "BRAM utilisation",
     "uram_util": "URAM utilisation", "lut_util": "LUT utilisation", "ff_util": "FF utilisation",
-    "power_w": "power", "energy_mj": "energy", "accuracy": "accuracy (bit-exact simulation)",
+    "power_w": "power", "energy_mj": "energy", "accuracy": "bit-exact accuracy",
     "accuracy_float": "float accuracy", "top1_agreement": "top-1 agreement with float",
     "sqnr_db": "output SQNR", "min_sqnr_db": "worst layer SQNR",
 }

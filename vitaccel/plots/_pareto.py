@@ -75,10 +75,14 @@ def pareto_figure(table: pd.DataFrame, x: str, y: str, senses: tuple[str, str], 
     if label_keys is None:
         label_keys = [c for c in table.columns if ("." in c or c in ("board", "clock_mhz"))
                       and table[c].nunique() > 1]
-    step = max(1, int(np.ceil(len(front) / _MAX_LABELS)))
-    for i, (_, row) in enumerate(front.iterrows()):
+    # One label per distinct position (identical points are all on the front).
+    spots = front.groupby([x, y], sort=False)
+    step = max(1, int(np.ceil(spots.ngroups / _MAX_LABELS)))
+    for i, (_, group) in enumerate(spots):
         if i % step == 0 and label_keys:
-            ax.annotate(_label(row, label_keys), (row[x], row[y]), xytext=(4, 4),
+            row = group.iloc[0]
+            more = f" (+{len(group) - 1} tied)" if len(group) > 1 else ""
+            ax.annotate(_label(row, label_keys) + more, (row[x], row[y]), xytext=(4, 4),
                         textcoords="offset points", fontsize=6.5, color="darkred")
     ref = table[table["reference"].astype(bool)]
     if len(ref):
