@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,13 @@ class Case:
     precision: str
     knobs: tuple[tuple[str, object], ...] = ()
     trained: bool = False
+    numerics: tuple[tuple[str, object], ...] = ()  # Numerics fields beyond the hw config's
 
 
 def tiny_config(**changes):
-    from vitaccel.models import ExitConfig, MoEConfig, ViTConfig
+    from vitaccel.models import ExitConfig, MoEConfig, ShiftAddConfig, ViTConfig
 
-    for key, cls in (("moe", MoEConfig), ("exits", ExitConfig)):
+    for key, cls in (("moe", MoEConfig), ("exits", ExitConfig), ("shiftadd", ShiftAddConfig)):
         if isinstance(changes.get(key), dict):
             changes[key] = cls(**changes[key])
     base = dict(name="tiny", img_size=(6, 6), patch_size=2, in_chans=3, embed_dim=10, depth=1,
@@ -67,8 +69,8 @@ def build(case: Case):
         rng = np.random.default_rng(2)
         calib = rng.integers(0, 256, size=(16, cfg.in_chans, *cfg.img_size)) / 256.0
         images = rng.integers(0, 256, size=(CSIM_IMAGES, cfg.in_chans, *cfg.img_size)) / 256.0
-    graph = build_graph(model, case.precision, numerics=Numerics.from_hw(hw),
-                        calibration=calib)
+    numerics = dataclasses.replace(Numerics.from_hw(hw), **dict(case.numerics))
+    graph = build_graph(model, case.precision, numerics=numerics, calibration=calib)
     return graph, hw, images
 
 

@@ -28,9 +28,12 @@ ONE_HEAD = Case(  # one head, distilled (two prefix tokens, cls_dist head), stan
      "exits": {"blocks": (0,), "head": "global", "rule": "max_prob", "threshold": 0.3}},
     "w8a8", (("attention.order", "standard"),) + variant_knobs("base2", "tanh", "rsqrt_table"))
 
-INT = Case(  # integer-only I-BERT softmax and GELU, odd dims, N = 10 with P = 4
-    "int-ibert-w8a8", {"embed_dim": 9, "num_heads": 3, "mlp_hidden": 11},
-    "w8a8", variant_knobs("ibert", "ibert", "isqrt"))
+INT = Case(  # integer-only I-BERT softmax and GELU, odd dims, N = 10 with P = 4, ShiftAddViT
+    # shift/add linear layers, binary Q/K codes and log2 probabilities (multiplier-free)
+    "int-ibert-shiftadd-w8a8",
+    {"embed_dim": 9, "num_heads": 3, "mlp_hidden": 11, "shiftadd": {"p_min": -8, "p_max": 0}},
+    "w8a8", variant_knobs("ibert", "ibert", "isqrt"),
+    numerics=(("qk_kernel", "binary"), ("av_kernel", "log2")))
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +108,11 @@ def test_variant_preset_matrix_bit_exact(projects, precision, variants, order):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", PRESETS)
-def test_trained_digits_dense_bit_exact(projects, precision):
-    case = Case(f"trained-dense-{precision}", "digits-dense", precision, trained=True)
+@pytest.mark.parametrize("model", ["digits-dense", "digits-moe", "digits-early-exit",
+                                   "digits-shiftadd"])
+def test_trained_digits_models_bit_exact(projects, model, precision):
+    numerics = ((("qk_kernel", "binary"), ("av_kernel", "log2")) if model == "digits-shiftadd"
+                else ())
+    case = Case(f"trained-{model}-{precision}", model, precision, trained=True,
+                numerics=numerics)
     _assert_exact(projects.csim(case)[1])

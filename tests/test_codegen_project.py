@@ -33,12 +33,28 @@ def test_write_project_refuses_a_foreign_directory_without_force(tmp_path):
     assert not (foreign / "notes.txt").exists()
 
 
-def test_failed_write_leaves_the_old_project_intact(tmp_path):
+def test_failed_write_leaves_the_old_project_intact(tmp_path, monkeypatch):
+    from pathlib import Path
+
     out = write_project(FILES, tmp_path / "p")
-    with pytest.raises(TypeError):
-        write_project({**FILES, "zz_bad.bin": 12345}, out)
+    real = Path.write_bytes
+
+    def disk_full(self, data):
+        if self.name == "images.bin":
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_project({**FILES, "kernel.cpp": "// new\n"}, out)
     assert (out / "kernel.cpp").read_text() == "// k\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+def test_write_project_rejects_other_contents(tmp_path):
+    with pytest.raises(UsageError, match="must be str or bytes, got int"):
+        write_project({**FILES, "x.bin": 12345}, tmp_path / "p")
+    assert not (tmp_path / "p").exists()
 
 
 @pytest.mark.parametrize("name", ["../x", "/abs/x"])

@@ -53,6 +53,10 @@ def write_project(files: Mapping[str, str | bytes], out_dir: str | os.PathLike[s
         raise UsageError(f"write_project: files lack the project marker {MARKER!r} "
                          "(pass the result of vitaccel.emit)")
     names = {name: _check_relative(name) for name in files}
+    for name, content in files.items():
+        if not isinstance(content, str | bytes):
+            raise UsageError(f"write_project: contents of {name!r} must be str or bytes, got "
+                             f"{type(content).__name__}")
     out = Path(out_dir).expanduser().absolute()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r}: exists and is not a directory")
@@ -69,7 +73,7 @@ def write_project(files: Mapping[str, str | bytes], out_dir: str | os.PathLike[s
             if isinstance(content, str):
                 path.write_text(content, encoding="utf-8", newline="\n")
             else:
-                path.write_bytes(bytes(content))
+                path.write_bytes(content)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             old.rmdir()

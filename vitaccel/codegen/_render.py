@@ -35,12 +35,14 @@ def _tiles(n: int, tile: int) -> int:
     return -(-n // tile)
 
 
-def _matmul(node: Node, ctx: EmitContext, n_in: int, n_out: int, weight: str = "weight",
-            bias: str = "bias") -> dict[str, Any]:
-    """Fields of one tiled multiply-accumulate (the unified linear engine)."""
+def _matmul(node: Node, ctx: EmitContext, n_in: int, n_out: int,
+            weight: str | None = "weight", bias: str = "bias") -> dict[str, Any]:
+    """Fields of one tiled multiply-accumulate (the unified linear engine); ``weight=None``
+    when the weights are not multiplied (the shift kernel reads its sign/exponent instead)."""
     lin = ctx.hw.linear
     return {
-        "w": ctx.param(node, weight),
+        "shift": None,
+        "w": ctx.param(node, weight) if weight else None,
         "b": ctx.param(node, bias),
         "acc_t": ctx.typedef(node, "acc", node.attrs["acc_t"], "accumulator"),
         "product_t": ctx.optional_typedef(node, "product", node.attrs["product_t"],
@@ -55,12 +57,47 @@ def _matmul(node: Node, ctx: EmitContext, n_in: int, n_out: int, weight: str = "
     }
 
 
+def _shift_kernel(node: Node, ctx: EmitContext, x_fmt: FixedType) -> dict[str, Any]:
+    """Fields of the shift/add kernel: sign and exponent ROMs and an exact shift register."""
+    exp = node.params["shift_exp"].raw
+    p_lo, p_hi = int(exp.min()), int(exp.max())
+    # holds x itself (before the shift) and every x * 2^p, p in [p_lo, p_hi], and its negation
+    int_bits = x_fmt.int_bits + max(p_hi, 0) + 2
+    wide = FixedType(int_bits + x_fmt.frac_bits + max(-p_lo, 0), int_bits)
+    return {
+        "sign": ctx.param(node, "shift_sign"),
+        "exp": ctx.param(node, "shift_exp"),
+        "wide_t": ctx.typedef(node, "shift_wide", wide, "input shifted by any exponent"),
+    }
+
+
+def _default_term_format(node: Node, x_fmt: FixedType) -> FixedType:
+    """The shift kernel's term format when the precision gives none (as
+    ``vitaccel.units.shiftadd``): the input's LSB, integer bits for every ``+-x 2^p``."""
+    sign, exp = node.params["shift_sign"].raw, node.params["shift_exp"].raw
+    active = sign != 0
+    p_hi = int(exp[active].max()) if active.any() else 0
+    int_bits = x_fmt.int_bits + (0 if x_fmt.signed else 1) + max(p_hi, 0) + 1
+    return FixedType(int_bits + x_fmt.frac_bits, int_bits)
+
+
 def render_linear(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
     """Unified linear engine (optionally fused GELU and residual add)."""
     x_shape, _ = ctx.graph.spec(node.inputs[0])
     rows, n_in = x_shape
     c = ctx.base(node)
-    c["mm"] = _matmul(node, ctx, n_in, node.shape[-1])
+    kernel = node.attrs.get("kernel", "mac")
+    if kernel not in ("mac", "shift"):
+        raise UsageError(f"codegen: linear {node.name!r} has unknown kernel {kernel!r}")
+    c["mm"] = _matmul(node, ctx, n_in, node.shape[-1],
+                      weight=None if kernel == "shift" else "weight")
+    if kernel == "shift":
+        x_fmt = ctx.tensor_fmt(node.inputs[0])
+        c["mm"]["shift"] = _shift_kernel(node, ctx, x_fmt)
+        if c["mm"]["product_t"] is None:
+            c["mm"]["product_t"] = ctx.typedef(node, "shift_term",
+                                               _default_term_format(node, x_fmt),
+                                               "shifted term (the input's LSB)")
     c["rows"] = rows
     c["x"] = ctx.arg(node.inputs[0], "x")
     c["residual"] = ctx.arg(node.inputs[1], "r") if node.attrs["residual"] else None
@@ -126,6 +163,21 @@ def render_attention(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]
     softmax = a["softmax"]
     c["sm"] = _variant(SOFTMAX_RENDER, softmax, "softmax")(softmax, c["id"], score_fmt, ctx)
     c["sm"]["n"] = tokens
+    qk, av = a.get("qk_kernel", "mac"), a.get("av_kernel", "mac")
+    if qk not in ("mac", "binary") or av not in ("mac", "log2"):
+        raise UsageError(f"codegen: attention {node.name!r} has unknown kernels {qk!r}/{av!r}")
+    c["binary"] = None
+    if qk == "binary":
+        width = max(2, int(a["head_dim"]).bit_length() + 1)
+        shift = a["binary_shift"]
+        c["binary"] = {"shift": shift, "bin_t": ctx.typedef(
+            node, "binary", FixedType(width, width + shift), "popcount score times 2^shift")}
+    c["log2"] = None
+    if av == "log2":
+        min_exp = a["log2_min_exp"]
+        c["log2"] = {"min_exp": min_exp, "p_frac": softmax.out_t.frac_bits,
+                     "log2_t": ctx.typedef(node, "log2_prob", FixedType(1 - min_exp, 1, False),
+                                           "power-of-two probability")}
     template = "attention_reordered.j2" if order == "reordered" and slots > 1 else \
         "attention_standard.j2"
     return template, c

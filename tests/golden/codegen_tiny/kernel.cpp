@@ -193,6 +193,7 @@ static void k_blocks_0_attn_qkv(const blocks_0_norm1_out_t x[10][10], blocks_0_a
       w[i][j] = vx::load_param<blocks_0_attn_qkv_weight_t, 16>(wmem, 94LL, (long long)i * 10 + j);
     }
   }
+
   static blocks_0_attn_qkv_bias_t b[30];
   for (int i = 0; i < 30; ++i) {
 #pragma HLS PIPELINE II=1
@@ -352,6 +353,7 @@ static void k_blocks_0_attn_proj(const blocks_0_attn_out_t x[10][10], const pos_
       w[i][j] = vx::load_param<blocks_0_attn_proj_weight_t, 16>(wmem, 177LL, (long long)i * 10 + j);
     }
   }
+
   static blocks_0_attn_proj_bias_t b[10];
   for (int i = 0; i < 10; ++i) {
 #pragma HLS PIPELINE II=1
@@ -488,6 +490,7 @@ static void k_blocks_0_mlp_fc1(const blocks_0_norm2_out_t x[10][10], blocks_0_ml
       w[i][j] = vx::load_param<blocks_0_mlp_fc1_weight_t, 16>(wmem, 211LL, (long long)i * 10 + j);
     }
   }
+
   static blocks_0_mlp_fc1_bias_t b[14];
   for (int i = 0; i < 14; ++i) {
 #pragma HLS PIPELINE II=1
@@ -543,6 +546,7 @@ static void k_blocks_0_mlp_fc2(const blocks_0_mlp_fc1_out_t x[10][14], const blo
       w[i][j] = vx::load_param<blocks_0_mlp_fc2_weight_t, 16>(wmem, 250LL, (long long)i * 14 + j);
     }
   }
+
   static blocks_0_mlp_fc2_bias_t b[10];
   for (int i = 0; i < 10; ++i) {
 #pragma HLS PIPELINE II=1
