@@ -107,8 +107,8 @@ def test_base_is_valid_and_defaults_apply(tmp_path: Path) -> None:
         (
             "  order: reordered",
             "  ordr: reordered",
-            "9: attention.ordr: unknown key (expected one of: head_dim_lanes, order, "
-            "parallel_queries)",
+            "9: attention.ordr: unknown key (expected one of: av_kernel, head_dim_lanes, order, "
+            "parallel_queries, qk_kernel)",
         ),
         ("  head_dim_lanes: 8\n", "", "8: attention.head_dim_lanes: missing (expected an "
          "integer >= 1)"),

@@ -42,6 +42,8 @@ GELU_VARIANTS = tuple(_REGISTRIES["gelu"])
 LAYERNORM_VARIANTS = tuple(_REGISTRIES["layernorm"])
 WEIGHT_BUFFERING = ("single", "pingpong", "resident")
 ATTENTION_ORDERS = ("standard", "reordered")
+QK_KERNELS = ("mac", "binary")
+AV_KERNELS = ("mac", "log2")
 # AXI4 data-bus widths a Vitis HLS m_axi port can use towards the DRAM controller.
 AXI_WIDTHS_BITS = (32, 64, 128, 256, 512, 1024)
 
@@ -149,11 +151,17 @@ class AttentionConfig:
         Query rows processed concurrently (Edge-MoE's P).
     head_dim_lanes : int
         Head-dimension elements consumed per cycle (Edge-MoE: 8, i.e. dim/8 cycles per dot).
+    qk_kernel : str
+        ``"mac"`` (multipliers) or ``"binary"`` (ShiftAddViT: popcount of +-1 Q/K codes).
+    av_kernel : str
+        ``"mac"`` or ``"log2"`` (FQ-ViT: power-of-two probabilities, A.V by shifts).
     """
 
     order: str = _f(Choice(ATTENTION_ORDERS))
     parallel_queries: int = _f(Int(lo=1))
     head_dim_lanes: int = _f(Int(lo=1))
+    qk_kernel: str = _f(Choice(QK_KERNELS), default="mac")
+    av_kernel: str = _f(Choice(AV_KERNELS), default="mac")
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -69,6 +69,8 @@ class Numerics:
             layernorm=hw.variants.layernorm,
             attention_order=hw.attention.order,
             parallel_queries=hw.attention.parallel_queries,
+            qk_kernel=hw.attention.qk_kernel,
+            av_kernel=hw.attention.av_kernel,
         )
 
 
