@@ -156,6 +156,7 @@ def emit(
         "max_images": max(1, num_images),
         "num_images": num_images,
         "word_bits": WORD_BITS,
+        "data_files": sorted(data),
         "has_task": any(n.op in TASK_OPS for n in graph),
         "test_task": task,
     }
