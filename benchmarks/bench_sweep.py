@@ -8,9 +8,10 @@ three times into fresh folders:
 2. on a local process pool with every core (``workers=None``);
 3. on a ``distributed.LocalCluster`` with 2 worker processes (``dask=client``).
 
-Each run quantizes the model once per worker (one graph key: the sweep varies no numerics
-except P, whose graphs are derived, not re-quantized), so the wall time includes that
-one-off setup; the setup time measured in the serial run is printed too. The three tables
+Every run starts with empty caches and quantizes the model once per worker (one graph key:
+the sweep varies no numerics except P, whose graphs are derived, not re-quantized), so the
+wall time includes that one-off setup (printed separately) and, for Dask, starting the
+worker processes. The three tables
 are checked to be identical. Prints points/s and ratios; it does not pass or fail.
 
 Run: ``.venv/bin/python benchmarks/bench_sweep.py [--out DIR] [--keep]``
@@ -44,7 +45,7 @@ axes:
 def _setup_seconds(space_path: Path) -> float:
     """Time to load the model and quantize its graph once (what every worker pays first)."""
     from vitaccel.dse import load_space, plan_points
-    from vitaccel.dse._evaluate import SweepContext, point_report
+    from vitaccel.dse._evaluate import SweepContext, clear_caches, point_report
 
     space = load_space(space_path)
     first = plan_points(space).points[0]
@@ -52,7 +53,9 @@ def _setup_seconds(space_path: Path) -> float:
                        space.task, 0, space.constraints, space.keys)
     t0 = time.perf_counter()
     point_report(ctx, first.knobs)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    clear_caches()
+    return seconds
 
 
 def main() -> None:
@@ -65,6 +68,7 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     from vitaccel.dse import load_space, run_sweep
+    from vitaccel.dse._evaluate import clear_caches
 
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-sweep-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,7 @@ def main() -> None:
     def run(label: str, **kwargs) -> None:
         out = root / label.replace(" ", "_")
         shutil.rmtree(out, ignore_errors=True)
+        clear_caches()
         t0 = time.perf_counter()
         result = run_sweep(space_path, out, progress=False, **kwargs)
         wall = time.perf_counter() - t0
@@ -93,8 +98,10 @@ def main() -> None:
 
     run("serial", workers=1)
     run(f"process pool ({cores} cores)", workers=None)
+    t0 = time.perf_counter()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
+        print(f"  (Dask cluster started in {time.perf_counter() - t0:.1f} s, not counted)")
         run("dask LocalCluster (2 workers)", dask=client)
 
     base = next(iter(tables.values()))

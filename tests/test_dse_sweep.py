@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,8 @@ from _dse_cases import COST_SPACE, write_space
 
 import vitaccel.dse._runner as runner
 from vitaccel.dse import load_results, load_space, run_sweep
-from vitaccel.errors import UsageError
+from vitaccel.dse._evaluate import run_task
+from vitaccel.errors import UsageError, VitaccelError
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +114,29 @@ def test_resume_after_interruption_gives_the_same_table(serial, tmp_path: Path,
     again = run_sweep(space, out, workers=1, progress=False)
     assert again.evaluated == 0
     pd.testing.assert_frame_equal(again.table, table)
+
+
+def _dies_on_point_7(task):
+    """A task that kills its worker process (as the OOM killer would)."""
+    if any(pid == 7 for pid, _, _ in task.points):
+        os._exit(3)
+    return run_task(task)
+
+
+def test_killed_worker_loses_only_points_in_flight(serial, tmp_path: Path,
+                                                   monkeypatch) -> None:
+    space, table = serial
+    out = tmp_path / "killed"
+    monkeypatch.setattr(runner, "run_task", _dies_on_point_7)
+    with pytest.raises(VitaccelError, match="worker process died"):
+        run_sweep(space, out, workers=2, progress=False, chunk_size=4)
+    monkeypatch.undo()
+    saved = {int(p) for c in (out / "chunks").glob("*.parquet")
+             for p in pd.read_parquet(c)["point"]}
+    assert 7 not in saved
+    res = run_sweep(space, out, workers=1, progress=False)
+    assert res.skipped == len(saved) and res.evaluated == len(table) - len(saved)
+    pd.testing.assert_frame_equal(res.table, table)
 
 
 def test_changed_space_or_accuracy_is_refused(serial, tmp_path: Path) -> None:

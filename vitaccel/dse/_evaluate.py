@@ -39,7 +39,8 @@ from vitaccel.dse._metrics import accuracy_metrics, cost_metrics
 from vitaccel.errors import UsageError
 from vitaccel.hw import HwConfig
 
-__all__ = ["SweepContext", "Task", "evaluate_points", "numerics_key", "point_report", "run_task"]
+__all__ = ["SweepContext", "Task", "clear_caches", "evaluate_points", "numerics_key",
+           "point_report", "run_task"]
 
 _GRAPH_CACHE_SIZE = 3
 _models: dict[tuple, Any] = {}
@@ -314,6 +315,13 @@ def evaluate_points(task: Task) -> tuple[list[dict[str, Any]], int]:
         rows.append({"point": pid, "reference": is_reference, **row})
         simulations += ran
     return rows, simulations
+
+
+def clear_caches() -> None:
+    """Forget this process' models, graphs, accuracies and images (benchmarks, tests)."""
+    with _lock:
+        for cache in (_models, _graphs, _derived, _accuracy, _data):
+            cache.clear()
 
 
 def run_task(task: Task) -> tuple[list[dict[str, Any]], int]:

@@ -211,14 +211,20 @@ def _pool(tasks: list[Task], workers: int) -> Iterator[tuple[list[dict], int]]:
     futures = [pool.submit(run_task, t) for t in tasks]
 
     def results() -> Iterator[tuple[list[dict], int]]:
+        broken = False
         try:
+            # After a worker dies every unfinished future fails; the finished ones are still
+            # handed out (and saved) before the error is raised.
             for f in as_completed(futures):
+                if isinstance(f.exception(), BrokenProcessPool):
+                    broken = True
+                    continue
                 yield f.result()
-        except BrokenProcessPool:
-            raise VitaccelError("a worker process died; the finished points are saved, re-run "
-                                "the same command to resume") from None
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+        if broken:
+            raise VitaccelError("a worker process died; the finished points are saved, re-run "
+                                "the same command to resume")
 
     return results()
 
