@@ -38,11 +38,27 @@ axes:
 objectives: {minimize: [latency_ms], maximize: [accuracy]}
 """
 
+EXIT_MODEL = """\
+base: digits-early-exit
+name: tiny-exit
+"""
+
+EXIT_SPACE = """\
+name: exits
+model: tinyexit.yaml
+hw: kv260_default
+precision: w16a16
+axes:
+  exits.threshold: [0.1, 0.5, 0.99]
+  linear.tile_in: [4, 8]
+"""
+
 
 def write_space(folder: Path, text: str = COST_SPACE, name: str = "space.yaml") -> Path:
     """Write the tiny model and a space file into ``folder``; returns the space path."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiny.yaml").write_text(TINY_MODEL, encoding="utf-8")
+    (folder / "tinyexit.yaml").write_text(EXIT_MODEL, encoding="utf-8")
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path

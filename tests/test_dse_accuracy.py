@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dse_cases import ACCURACY_SPACE, write_space
+from _dse_cases import ACCURACY_SPACE, EXIT_SPACE, write_space
 
 from vitaccel.dse import run_sweep
 from vitaccel.dse._evaluate import _with_attention
@@ -83,3 +83,17 @@ def test_accuracy_bits_plot_draws_each_graph(acc_sweep, tmp_path: Path) -> None:
     assert "bits" in ax.get_xlabel() and "%" in ax.get_ylabel()
     out = plot_sweep(acc_sweep.out, "accuracy-bits", tmp_path / "ab.svg")
     assert out.stat().st_size > 5000
+
+
+def test_exit_threshold_axis_changes_numerics_and_expected_latency(tmp_path: Path) -> None:
+    """A random-weight exit model: a low threshold lets images leave at the first exit."""
+    res = run_sweep(write_space(tmp_path, EXIT_SPACE), tmp_path / "out", accuracy=8,
+                    workers=1, progress=False)
+    t = res.table
+    assert res.simulations == t["numerics"].nunique() == 4  # 3 thresholds + reference (0.9)
+    assert float(t.loc[t["reference"], "exits.threshold"].iloc[0]) == 0.9
+    assert t.groupby("exits.threshold")["numerics"].nunique().max() == 1
+    assert (t["cycles"] <= t["total_cycles"]).all()
+    low = t[t["exits.threshold"] == 0.1].set_index("linear.tile_in")["cycles"]
+    high = t[t["exits.threshold"] == 0.99].set_index("linear.tile_in")["cycles"]
+    assert (low < high).all()
