@@ -44,6 +44,7 @@ def projects(tmp_path_factory) -> Projects:
 def _assert_exact(result) -> None:
     assert result.passed, f"{result.mismatch}\n{result.log[-3000:]}"
     assert result.images == result.exact == CSIM_IMAGES
+    assert result.warnings == ()  # no compiler warning located in a generated file
 
 
 def test_dense_digits_bit_exact_O2_without_warnings(projects):
