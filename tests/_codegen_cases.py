@@ -21,6 +21,7 @@ class Case:
     knobs: tuple[tuple[str, object], ...] = ()
     trained: bool = False
     numerics: tuple[tuple[str, object], ...] = ()  # Numerics fields beyond the hw config's
+    embed_weights: bool = False
 
 
 def tiny_config(**changes):
@@ -78,7 +79,7 @@ def emit_case(case: Case):
     from vitaccel import emit
 
     graph, hw, images = build(case)
-    return emit(graph, hw, images=images), graph, hw
+    return emit(graph, hw, images=images, embed_weights=case.embed_weights), graph, hw
 
 
 class Projects:

@@ -58,6 +58,15 @@ def test_small_random_shapes_bit_exact(projects, case):
     _assert_exact(projects.csim(case)[1])
 
 
+def test_embedded_weights_bit_exact(projects):
+    case = Case("embedded-weights", {"embed_dim": 4, "num_heads": 1, "mlp_hidden": 5},
+                "edge-moe", embed_weights=True)
+    out, result = projects.csim(case)
+    _assert_exact(result)
+    kernel = (out / "kernel.cpp").read_text()
+    assert '#include "weights_rom.h"' in kernel and "port=weights" not in kernel
+
+
 def test_tampered_golden_layer_is_reported_and_fails(projects, tmp_path):
     import subprocess
 

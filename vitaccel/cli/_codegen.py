@@ -28,7 +28,8 @@ def _run_codegen(args: argparse.Namespace) -> int:
     loaded = load_from_args(args, x)
     t0 = time.perf_counter()
     golden = simulate(loaded.graph, x, task=args.task, keep=True) if x is not None else None
-    files = emit(loaded.graph, loaded.hw, images=x, golden=golden)
+    files = emit(loaded.graph, loaded.hw, images=x, golden=golden,
+                 embed_weights=args.embed_weights)
     out = write_project(files, args.out, force=args.force)
     n_img = 0 if x is None else len(x)
     print(f"generated {len(files)} files for {loaded.graph.name} ({loaded.precision.name}, "
@@ -70,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replace a non-empty directory that is not a vitaccel project")
     p.add_argument("--images", type=int, default=DEFAULT_IMAGES, metavar="N",
                    help=f"test images for the testbench (default {DEFAULT_IMAGES}; 0: none)")
+    p.add_argument("--embed-weights", action="store_true",
+                   help="compile the weights into the kernel as a ROM instead of reading them "
+                   "through the weights m_axi port (small models)")
     p.add_argument("--data", default="digits",
                    help="'digits', a folder of images, or an .npz with arrays x [and y]")
     p.add_argument("--task", type=int, default=0, help="task index for MoE gates")

@@ -127,7 +127,8 @@ def csim(project_dir: str | os.PathLike[str], *, include_dir: str | os.PathLike[
     if not (project / MARKER).is_file():
         raise UsageError(f"csim: {str(project)!r} is not a vitaccel project (no {MARKER}); "
                          "generate one with `vitaccel codegen`")
-    missing = [f for f in _SOURCES + _DATA if not (project / f).is_file()]
+    needed = _SOURCES + (_DATA[1:] if (project / "weights_rom.h").is_file() else _DATA)
+    missing = [f for f in needed if not (project / f).is_file()]
     if missing:
         raise UsageError(f"csim: project {str(project)!r} lacks {', '.join(missing)} "
                          "(generate it with images: `vitaccel codegen --images N`)")

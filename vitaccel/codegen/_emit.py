@@ -79,7 +79,8 @@ def _data_files(graph: Graph, images: Any, golden: Any) -> tuple[dict[str, bytes
 
 
 def emit(
-    graph: Graph, hw: Any, *, images: Any = None, golden: Any = None
+    graph: Graph, hw: Any, *, images: Any = None, golden: Any = None,
+    embed_weights: bool = False,
 ) -> dict[str, str | bytes]:
     """Generate a Vitis HLS project for ``graph`` built as ``hw`` describes. No I/O.
 
@@ -95,6 +96,10 @@ def emit(
     golden : SimResult, optional
         ``vitaccel.sim.simulate(graph, images, keep=True)`` of the same images (computed here
         when omitted).
+    embed_weights : bool
+        Compile the packed weights into the kernel as a constant ROM (``weights_rom.h``)
+        instead of reading them through the ``weights`` m_axi port (small models only: the
+        ROM is on chip).
 
     Returns
     -------
@@ -157,9 +162,11 @@ def emit(
         "num_images": num_images,
         "word_bits": WORD_BITS,
         "data_files": sorted(data),
+        "embed_weights": embed_weights,
         "has_task": any(n.op in TASK_OPS for n in graph),
         "test_task": task,
     }
+    weights_bin = ctx.weights.to_bytes()
     files: dict[str, str | bytes] = {
         "kernel.cpp": env.get_template("kernel.cpp.j2").render(
             functions=functions, calls=calls, buffers=buffers, **info),
@@ -172,11 +179,15 @@ def emit(
         "hls_config.cfg": env.get_template("hls_config.cfg.j2").render(**info),
         "run_hls.tcl": env.get_template("run_hls.tcl.j2").render(**info),
         "README.md": env.get_template("README.md.j2").render(**info),
-        "weights.bin": ctx.weights.to_bytes(),
+        "weights.bin": weights_bin,
         "weights_layout.json": json.dumps(
             {"word_bits": WORD_BITS, "byte_order": "little", "words": ctx.weights.words,
              "tensors": ctx.weights.entries}, indent=1) + "\n",
     }
+    if embed_weights:
+        words = np.frombuffer(weights_bin, dtype="<u8")
+        files["weights_rom.h"] = env.get_template("weights_rom.h.j2").render(
+            words=[f"0x{int(w):016x}ULL" for w in words], **info)
     files.update(data)
     files[MARKER] = json.dumps({"generator": "vitaccel", "version": __version__,
                                 "model": graph.name, "hw": hw.name,
