@@ -298,43 +298,42 @@ static void k_blocks_0_attn(const blocks_0_attn_qkv_out_t qkv[10][30], blocks_0_
 #pragma HLS UNROLL
         const int i = g * 4 + slot;
         if (i < 10) {
-      // scores of query row i against every key (products cast before they are added)
-      blocks_0_attn_score_t s[10];
-      for (int j = 0; j < 10; ++j) {
-#pragma HLS PIPELINE II=1
-        blocks_0_attn_score_t acc = 0;
-        for (int d = 0; d < 5; ++d) {
-          acc += (blocks_0_attn_product_t)(qkv[i][h * 5 + d] * qkv[j][10 + h * 5 + d]);
-        }
-        s[j] = acc;
-      }
-      blocks_0_attn_score_t m;
-      blocks_0_attn_sm_recip_t r;
-      blocks_0_attn_softmax_stats(s, slot, m, r);
-      // A.V: keys in the same streaming order, one probability per key recomputed from its score
-      blocks_0_attn_av_acc_t o[5];
-#pragma HLS ARRAY_PARTITION variable=o cyclic factor=5
-      for (int d = 0; d < 5; ++d) {
-#pragma HLS UNROLL factor=5
-        o[d] = 0;
-      }
-      for (int jj = 0; jj < 10; ++jj) {
-        int j = slot + jj;
-        if (j >= 10) {
-          j -= 10;
-        }
-        const blocks_0_attn_sm_prob_t p = blocks_0_attn_softmax_prob(s[j], m, r);
-        for (int d = 0; d < 5; ++d) {
-#pragma HLS PIPELINE II=1
-#pragma HLS UNROLL factor=5
-          o[d] += (blocks_0_attn_product_t)(p * qkv[j][20 + h * 5 + d]);
-        }
-      }
-      for (int d = 0; d < 5; ++d) {
-#pragma HLS PIPELINE II=1
-        y[i][h * 5 + d] = o[d];
-      }
-
+          // scores of query row i against every key (products cast before they are added)
+          blocks_0_attn_score_t s[10];
+          for (int j = 0; j < 10; ++j) {
+    #pragma HLS PIPELINE II=1
+            blocks_0_attn_score_t acc = 0;
+            for (int d = 0; d < 5; ++d) {
+              acc += (blocks_0_attn_product_t)(qkv[i][h * 5 + d] * qkv[j][10 + h * 5 + d]);
+            }
+            s[j] = acc;
+          }
+          blocks_0_attn_score_t m;
+          blocks_0_attn_sm_recip_t r;
+          blocks_0_attn_softmax_stats(s, slot, m, r);
+          // A.V: keys in the same streaming order, one probability per key recomputed from its score
+          blocks_0_attn_av_acc_t o[5];
+    #pragma HLS ARRAY_PARTITION variable=o cyclic factor=5
+          for (int d = 0; d < 5; ++d) {
+    #pragma HLS UNROLL factor=5
+            o[d] = 0;
+          }
+          for (int jj = 0; jj < 10; ++jj) {
+            int j = slot + jj;
+            if (j >= 10) {
+              j -= 10;
+            }
+            const blocks_0_attn_sm_prob_t p = blocks_0_attn_softmax_prob(s[j], m, r);
+            for (int d = 0; d < 5; ++d) {
+    #pragma HLS PIPELINE II=1
+    #pragma HLS UNROLL factor=5
+              o[d] += (blocks_0_attn_product_t)(p * qkv[j][20 + h * 5 + d]);
+            }
+          }
+          for (int d = 0; d < 5; ++d) {
+    #pragma HLS PIPELINE II=1
+            y[i][h * 5 + d] = o[d];
+          }
         }
       }
     }
