@@ -39,8 +39,8 @@ from vitaccel.dse._metrics import accuracy_metrics, cost_metrics
 from vitaccel.errors import UsageError
 from vitaccel.hw import HwConfig
 
-__all__ = ["SweepContext", "Task", "clear_caches", "evaluate_points", "numerics_key",
-           "point_report", "run_task"]
+__all__ = ["SweepContext", "Task", "clear_caches", "evaluate_points", "point_report",
+           "run_task"]
 
 _GRAPH_CACHE_SIZE = 3
 _models: dict[tuple, Any] = {}
@@ -115,13 +115,6 @@ def _graph_key(ctx: SweepContext, prec: Any, cfg: HwConfig, threshold: Any) -> s
     v = cfg.variants
     return _digest([ctx.model, ctx.checkpoint, _precision_fingerprint(prec), v.softmax, v.gelu,
                     v.layernorm, threshold])
-
-
-def numerics_key(ctx: SweepContext, knobs: dict[str, Any]) -> str:
-    """Hash of everything that decides the quantized graph's bits for a point."""
-    cfg = apply_hw(ctx.hw, knobs)
-    prec = apply_precision(ctx.precision, knobs)
-    return _numerics_key(_graph_key(ctx, prec, cfg, knobs.get(EXIT_KEY)), cfg)
 
 
 def _numerics_key(graph_key: str, cfg: HwConfig) -> str:

@@ -130,6 +130,7 @@ def plan_points(space: Space) -> Plan:
     points = [(pid, knobs, False) for pid, knobs in enumerate(sample_points(space))]
     if space.reference:
         points.append((len(points), {}, True))
+    ctx = _context(space, 0)
     kept: list[PlannedPoint] = []
     pruned = invalid = 0
     example = ""
@@ -151,7 +152,6 @@ def plan_points(space: Space) -> Plan:
             if any(c.evaluate(env) is False for c in space.constraints):
                 pruned += 1
                 continue
-        ctx = _context(space, 0)
         gkey = _graph_key(ctx, prec, cfg, knobs.get(EXIT_KEY))
         kept.append(PlannedPoint(pid, knobs, is_ref, gkey, _numerics_key(gkey, cfg)))
     return Plan(len(points), tuple(kept), pruned, invalid, example)
@@ -205,9 +205,17 @@ def _pool(tasks: list[Task], workers: int) -> Iterator[tuple[list[dict], int]]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # Not "fork": a child forked after torch ran its thread pool in this process can hang
+    # as soon as it builds a model. The fork server is a fresh process, forked from.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
+        else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # Imported once in the server (no threads started), inherited by every worker.
+        context.set_forkserver_preload(["vitaccel.dse._evaluate", "vitaccel.cost",
+                                        "vitaccel.ir._build"])
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint,
-                               mp_context=multiprocessing.get_context(method))
+                               mp_context=context)
     futures = [pool.submit(run_task, t) for t in tasks]
 
     def results() -> Iterator[tuple[list[dict], int]]:
@@ -229,14 +237,27 @@ def _pool(tasks: list[Task], workers: int) -> Iterator[tuple[list[dict], int]]:
     return results()
 
 
-def _dask(tasks: list[Task], address: Any) -> Iterator[tuple[list[dict], int]]:
-    from distributed import Client, as_completed
+def _dask_client(address: Any) -> tuple[Any, bool]:
+    """A ``distributed.Client`` for ``address`` (or the client given) and whether we own it."""
+    from distributed import Client
 
-    own = not isinstance(address, Client)
+    if isinstance(address, Client):
+        return address, False
     try:
-        client = Client(address) if own else address
-    except OSError as exc:
-        raise UsageError(f"--dask {address}: cannot connect ({exc})") from None
+        return Client(address, timeout="20s"), True
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--dask {address}: cannot connect to the scheduler ({exc})") from None
+
+
+def _dask_workers(client: Any) -> int:
+    """Worker threads of the cluster (at least 1)."""
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+def _dask(tasks: list[Task], client: Any, own: bool) -> Iterator[tuple[list[dict], int]]:
+    from distributed import as_completed
+
     futures = [client.submit(run_task, t, pure=False) for t in tasks]
 
     def results() -> Iterator[tuple[list[dict], int]]:
@@ -303,13 +324,13 @@ def run_sweep(space: Space | str | os.PathLike[str], out: str | os.PathLike[str]
     done = store.done_ids()
     todo = [p for p in plan.points if p.pid not in done]
     ctx = _context(space, accuracy)
-    tasks = _tasks(todo, ctx, 2 if dask is not None else workers, chunk_size)
     if dask is not None:
-        results = _dask(tasks, dask)
-    elif workers == 1 or len(tasks) <= 1:
-        results = _serial(tasks)
+        client, own = _dask_client(dask)
+        tasks = _tasks(todo, ctx, _dask_workers(client), chunk_size)
+        results = _dask(tasks, client, own)
     else:
-        results = _pool(tasks, workers)
+        tasks = _tasks(todo, ctx, workers, chunk_size)
+        results = _serial(tasks) if workers == 1 or len(tasks) <= 1 else _pool(tasks, workers)
     bar = _progress(len(todo), space.name, progress)
     simulations = evaluated = 0
     t0 = time.perf_counter()
