@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from vitaccel.dse._metrics import METRIC_UNITS
 from vitaccel.errors import UsageError
 
-__all__ = ["FORMATS", "axis_label", "new_figure", "save_figure", "short_knob"]
+__all__ = ["FORMATS", "axis_label", "new_figure", "save_figure", "short_knob", "wrap_label"]
 
 FORMATS = ("png", "svg", "pdf")
 # Metadata that would otherwise carry dates or versions into the files.
@@ -90,3 +90,10 @@ def short_knob(key: str, value: Any) -> str:
     if key.startswith("precision.") and key.endswith(".width"):
         return f"{key[len('precision.'):-len('.width')]}{value}"
     return str(value)
+
+
+def wrap_label(text: str, width: int = 18) -> str:
+    """``text`` broken into lines of at most ``width`` characters (at spaces)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from vitaccel.plots._common import new_figure
+from vitaccel.plots._common import new_figure, wrap_label
 
 __all__ = ["breakdown_figure", "layer_kind", "roofline_figure", "roofline_points"]
 
@@ -63,7 +63,7 @@ def breakdown_figure(reports: list[Any], labels: list[str], *, title: str) -> Fi
     handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
                          label="memory-bound part"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_xticks(xs, labels, fontsize=7)
+    ax.set_xticks(xs, [wrap_label(label) for label in labels], fontsize=7)
     ax.set_ylabel("latency per image (ms)")
     ax.set_xlabel("design point")
     ax.set_title(title, fontsize=10)

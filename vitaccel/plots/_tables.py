@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from vitaccel.errors import UsageError
-from vitaccel.plots._common import new_figure
+from vitaccel.plots._common import new_figure, wrap_label
 
 __all__ = ["UTIL_COLUMNS", "accuracy_bits_figure", "utilization_figure", "width_axes"]
 
@@ -29,7 +29,9 @@ def utilization_figure(rows: pd.DataFrame, labels: list[str], *, title: str) -> 
         pct = 100.0 * rows[col].astype(float).to_numpy()
         ax.bar(xs + (i - 1.5) * width, pct, width, label=name, color=f"C{i}")
     ax.axhline(100.0, color="red", ls="--", lw=1.2, label="board capacity", gid="board")
-    ax.set_xticks(xs, labels, fontsize=7)
+    ax.set_xticks(xs, [wrap_label(label) for label in labels], fontsize=7)
+    top = 100.0 * float(rows[[c for c, _ in UTIL_COLUMNS]].to_numpy(float).max(initial=0.0))
+    ax.set_ylim(0.0, max(125.0, 1.25 * top))
     ax.set_ylabel("utilisation (% of the board)")
     ax.set_xlabel("design point")
     ax.set_title(title, fontsize=10)
