@@ -27,6 +27,7 @@ equivalence is proven for the actual data, and the fastest of them is used:
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
@@ -54,6 +55,11 @@ def _codes(raw: object, fmt: FixedType, name: str) -> tuple[np.ndarray, int, int
             f"got values in [{lo}, {hi}]"
         )
     return np.ascontiguousarray(a, dtype=np.int64), lo, hi
+
+
+_BLAS_THREADED_MACS = 1 << 22
+"""Smaller float-BLAS products run on one BLAS thread: waking the BLAS thread pool for a
+single attention head costs more than the product itself on a small, shared machine."""
 
 
 def _low_limit(fmt: FixedType) -> int:
@@ -255,18 +261,27 @@ def fixed_matmul(
             f"fixed_matmul: path {chosen!r} is not provably exact for these inputs "
             f"(exact paths: {list(legal)})"
         )
+    rows = int(np.prod(x.shape[-2 if w.ndim == 3 else 0:-1]))
+    threads = None if rows * k_len * n_cols >= _BLAS_THREADED_MACS else 1
+    with threadpool_limits(threads, user_api="blas"):
+        out, n_ovf = _dispatch(x, w, chosen, legal[chosen], acc0, ovf0, mt, st, product_t,
+                               acc_t, return_overflow, k_len, n_cols)
+    return (out, n_ovf) if return_overflow else out
+
+
+def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
+              k_len, n_cols):
+    """Run the chosen path on one (x, w) pair or on each item of a batch of them."""
     if w.ndim == 2:
         rows = int(np.prod(x.shape[:-1]))
-        out, n_ovf = _execute(chosen, legal[chosen], x.reshape(rows, k_len), w, acc0, ovf0, mt,
-                              st, product_t, acc_t, return_overflow)
-        out = out.reshape(*x.shape[:-1], n_cols)
-    else:
-        parts = [_execute(chosen, legal[chosen], xi, wi, acc0, ovf0, mt, st, product_t, acc_t,
-                          return_overflow) for xi, wi in zip(x, w, strict=True)]
-        out = np.stack([o for o, _ in parts]) if parts else np.empty((0, *x.shape[1:-1], n_cols),
-                                                                      np.int64)
-        n_ovf = sum(n for _, n in parts)
-    return (out, n_ovf) if return_overflow else out
+        out, n_ovf = _execute(chosen, chunk, x.reshape(rows, k_len), w, acc0, ovf0, mt, st,
+                              product_t, acc_t, return_overflow)
+        return out.reshape(*x.shape[:-1], n_cols), n_ovf
+    parts = [_execute(chosen, chunk, xi, wi, acc0, ovf0, mt, st, product_t, acc_t,
+                      return_overflow) for xi, wi in zip(x, w, strict=True)]
+    out = np.stack([o for o, _ in parts]) if parts else np.empty((0, *x.shape[1:-1], n_cols),
+                                                                  np.int64)
+    return out, sum(n for _, n in parts)
 
 
 def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow):
