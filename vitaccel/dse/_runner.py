@@ -228,8 +228,16 @@ def _pool(tasks: list[Task], workers: int) -> Iterator[tuple[list[dict], int]]:
                     broken = True
                     continue
                 yield f.result()
-        finally:
+        except BaseException:
+            # Ctrl-C or the caller stopped early: the points in flight are given up, so stop
+            # the workers now instead of waiting for their tasks (the executor has no public
+            # way to do that before Python 3.14).
+            procs = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.terminate()
+            raise
+        pool.shutdown(wait=False, cancel_futures=True)
         if broken:
             raise VitaccelError("a worker process died; the finished points are saved, re-run "
                                 "the same command to resume")
