@@ -68,6 +68,7 @@ def test_edge_moe_space_sweeps_around_the_published_design() -> None:
     assert dict((a.key, a.values) for a in space.axes)["attention.parallel_queries"] \
         == tuple(range(1, 17))
     assert space.reference and space.model == "edge-moe" and space.hw.board.name == "zcu102"
+    assert space.reference_label.startswith("published Edge-MoE")
     hw = space.hw  # the reference point is the base design: the published configuration
     assert (hw.linear.tile_in, hw.linear.tile_out, hw.attention.parallel_queries,
             hw.clock_mhz, hw.variants.softmax, hw.variants.gelu) == (16, 16, 4, 300, "online",

@@ -44,6 +44,7 @@ objectives: {minimize: [latency_ms], maximize: [accuracy]}
     assert s.grid_size == 2 * 3 * 2 * 2 * 2
     assert [a.numerics for a in s.axes] == [False, True, True, True, False]
     assert s.sampling.method == "grid" and s.reference
+    assert s.reference_label == "base design (kv260_default)"
     assert [c.text for c in s.constraints] == ["fits", "fits == true", "dsp_util <= 0.8"]
     assert [str(o) for o in s.objectives] == ["min latency_ms", "max accuracy"]
     assert s.needs_accuracy is False
@@ -72,6 +73,7 @@ objectives: {minimize: [latency_ms], maximize: [accuracy]}
     ("axes:\n  linear.tile_in: [4]\nconstraints: [\"dsp_utl < 1\"]\n", "'dsp_utl'"),
     ("axes:\n  linear.tile_in: [4]\nconstraints: [\"dsp_util <\"]\n", "constraint"),
     ("axes:\n  linear.tile_in: [4]\nobjectives: {minimise: [dsp]}\n", "objectives"),
+    ("axes:\n  linear.tile_in: [4]\nreference: 3\n", "reference: expected"),
 ])
 def test_malformed_spaces_name_file_line_and_key(tmp_path: Path, body: str, match: str) -> None:
     with pytest.raises(UsageError, match=match) as info:

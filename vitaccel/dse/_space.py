@@ -17,7 +17,8 @@ Example (every key but ``hw`` and ``axes`` is optional)::
       variants.softmax: [online, two_pass]
     constraints: [fits, "dsp_util <= 0.8"]
     objectives: {minimize: [latency_ms, dsp], maximize: [accuracy]}
-    reference: true              # also evaluate the unmodified base design (marked in plots)
+    reference: true              # also evaluate the unmodified base design (marked in plots);
+                                 # a string instead of true names it in the plots
 
 Unknown keys, axes and metric names are :class:`~vitaccel.errors.UsageError` s that name the
 file, line and key.
@@ -127,6 +128,8 @@ class Space:
         Default objectives of ``vitaccel pareto`` and the Pareto plot (may be empty).
     reference : bool
         Evaluate the base design as an extra, marked point.
+    reference_label : str
+        How plots name that point (default ``"base design (<hw config>)"``).
     """
 
     source: str
@@ -143,6 +146,7 @@ class Space:
     constraints: tuple[Expr, ...]
     objectives: tuple[Objective, ...]
     reference: bool
+    reference_label: str = ""
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -387,12 +391,16 @@ def parse_space(data: Any, src: str, text: str, base_dir: Path) -> Space:
         except UsageError as exc:
             raise UsageError(f"{where}: {exc}") from None
     reference = data.get("reference", True)
+    label = f"base design ({hw.name})"
+    if isinstance(reference, str) and reference.strip():
+        reference, label = True, reference.strip()
     if not isinstance(reference, bool):
-        raise UsageError(f"{_loc(data, 'reference', src)}: reference: expected true or false")
+        raise UsageError(f"{_loc(data, 'reference', src)}: reference: expected true, false or "
+                         "a label for the base design")
     name = str(data.get("name") or Path(src).stem)
     return Space(src, hashlib.sha256(text.encode()).hexdigest(), name, model, checkpoint, hw,
                  precision, data_ref, task, tuple(axes), sampling, constraints, objectives,
-                 reference)
+                 reference, label)
 
 
 def load_space(path: str | os.PathLike[str]) -> Space:

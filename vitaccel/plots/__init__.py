@@ -108,7 +108,7 @@ def sweep_figure(out: str | os.PathLike[str], kind: str, *, x: str | None = None
             if m not in table.columns:
                 raise UsageError(f"--x/--y {m!r}: not a column of the results")
         return pareto_figure(table, x, y, (sx, sy), title=_title(sweep, "Pareto front", table),
-                             reference_label=f"base design ({sweep.space.hw.name})")
+                             reference_label=sweep.space.reference_label)
     if kind == "accuracy-bits":
         return accuracy_bits_figure(table, title=_title(sweep, "Accuracy vs bit width", table))
     rows = _chosen(sweep, points, 4)

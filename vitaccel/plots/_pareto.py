@@ -88,6 +88,9 @@ def pareto_figure(table: pd.DataFrame, x: str, y: str, senses: tuple[str, str], 
     if len(ref):
         ax.scatter(ref[x], ref[y], s=160, marker="*", color="gold", edgecolor="black",
                    lw=0.8, label=reference_label, gid="reference", zorder=5)
+        ax.annotate(reference_label, (ref[x].iloc[0], ref[y].iloc[0]), xytext=(8, -12),
+                    textcoords="offset points", fontsize=7, fontweight="bold",
+                    arrowprops={"arrowstyle": "-", "lw": 0.6})
     styles = ("--", ":", "-.")
     for i, (value, text) in enumerate(_limits(table, y)):
         ax.axhline(value, ls=styles[i % 3], color="black", lw=1, label=text)
