@@ -128,7 +128,7 @@ def test_rounding_accumulator_is_applied_after_every_addition() -> None:
     assert raw.tolist() != [[2]]  # the exact sum 0.5 would be code 2
 
 
-def test_edge_moe_formats_take_the_wrap_path_and_match_exact() -> None:
+def test_edge_moe_formats_take_the_floor64_path_and_match_exact() -> None:
     rng = np.random.default_rng(7)
     x = rng.integers(-(2**31), 2**31, (5, 64))
     w = rng.integers(-(2**15), 2**15, (64, 9))
@@ -136,9 +136,10 @@ def test_edge_moe_formats_take_the_wrap_path_and_match_exact() -> None:
     bias = rng.integers(bias_t.min_raw, bias_t.max_raw + 1, 9)
     kw = dict(acc_t=EDGE_ACT, product_t=EDGE_ACT, bias_raw=bias, bias_t=bias_t)
     results = _all_paths(x, EDGE_ACT, w, EDGE_WGT, **kw)
-    assert list(results) == ["wrap", "exact"]
-    np.testing.assert_array_equal(results["wrap"][0], results["exact"][0])
-    assert results["wrap"][1] == results["exact"][1] > 0
+    assert list(results) == ["floor64", "wrap", "exact"]
+    for path in ("floor64", "wrap"):
+        np.testing.assert_array_equal(results[path][0], results["exact"][0])
+        assert results[path][1] == results["exact"][1] > 0
     small = oracle_matmul(
         x[:2, :6], EDGE_ACT, w[:6, :3], EDGE_WGT, EDGE_ACT, EDGE_ACT, bias[:3], bias_t
     )[0]
@@ -219,8 +220,31 @@ def test_bad_arguments_are_refused() -> None:
         fixed_matmul(np.zeros((2, 3), int), t, np.zeros((3, 2), int), t, acc_t=t, path="gpu")
     with pytest.raises(UsageError, match=r"x_raw codes must lie in \[-128, 127\]"):
         fixed_matmul(np.full((2, 3), 300), t, np.zeros((3, 2), int), t, acc_t=t)
-    assert set(PATHS) == {"blas32", "blas64", "wrap", "sat", "exact"}
+    assert set(PATHS) == {"blas32", "blas64", "floor64", "wrap", "sat", "exact"}
 
 
 def test_oracle_helper_is_exact() -> None:
     assert value_of(3, FixedType(8, 6)) == Fraction(3, 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    dims=st.tuples(st.integers(1, 6), st.integers(1, 40), st.integers(1, 7)),
+    x_shift=st.integers(0, 28),
+    prod=st.sampled_from(["ap_fixed<32,10>", "ap_fixed<36,14>", "ap_ufixed<32,10>"]),
+)
+def test_floor64_flags_and_codes_equal_the_exact_path(seed, dims, x_shift, prod) -> None:
+    """Per-product truncation in float64: same codes and overflow counts as the sequential
+    path, whether the data stays in range (bias-only flags) or overflows."""
+    rng = np.random.default_rng(seed)
+    m, k, n = dims
+    x = rng.integers(-(2**31), 2**31, (m, k)) >> x_shift
+    w = rng.integers(-(2**15), 2**15, (k, n))
+    bias = rng.integers(EDGE_ACT.min_raw, EDGE_ACT.max_raw + 1, n) >> x_shift
+    kw = dict(acc_t=EDGE_ACT, product_t=FixedType.parse(prod), bias_raw=bias, bias_t=EDGE_ACT,
+              return_overflow=True)
+    fast = fixed_matmul(x, EDGE_ACT, w, EDGE_WGT, path="floor64", **kw)
+    slow = fixed_matmul(x, EDGE_ACT, w, EDGE_WGT, path="exact", **kw)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    assert fast[1] == slow[1]

@@ -11,7 +11,7 @@ from numba import njit, prange
 
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
-__all__ = ["cast_params", "cast_one", "mm_exact", "mm_sat", "mm_wrap", "pick"]
+__all__ = ["cast_params", "cast_one", "mm_exact", "mm_floor", "mm_sat", "mm_wrap", "pick"]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
 _OVERFLOW_CODE = {o: i for i, o in enumerate(Overflow)}
@@ -257,6 +257,50 @@ def _mm_sat(x, w, acc0, ovf0, use_p, pcast, d, acc_min, acc_max, low_code, sym):
     return out, flags
 
 
+def _mm_floor(x, w, acc0, ovf0, scale, d_mul, p_lo, p_hi, a_lo, a_hi, track):
+    """Per-product truncation summed in float64, for operands whose products, truncated terms
+    and every partial sum are integers below 2**53 (so every float operation is exact, in any
+    order of the additions).
+
+    ``acc = acc0 + sum_k floor(x[m,k] * w[k,n] * scale) * d_mul``; with ``track`` an element is
+    flagged when a truncated term leaves ``[p_lo, p_hi]`` or a partial sum leaves
+    ``[a_lo, a_hi]`` (the sums match the hardware's until its first overflow), found from the
+    running extremes. Returns the float64 sums (not wrapped) and the flags.
+    """
+    m_rows, k_len = x.shape
+    n_cols = w.shape[1]
+    out = np.empty((m_rows, n_cols), np.float64)
+    flags = np.empty((m_rows, n_cols), np.bool_)
+    for m in prange(m_rows):
+        acc = acc0.copy()
+        if track:
+            t_min = np.full(n_cols, p_lo)
+            t_max = np.full(n_cols, p_hi)
+            v_min = acc0.copy()
+            v_max = acc0.copy()
+            for k in range(k_len):
+                xv = x[m, k] * scale
+                for n in range(n_cols):
+                    t = np.floor(xv * w[k, n])
+                    v = acc[n] + t * d_mul
+                    acc[n] = v
+                    t_min[n] = min(t_min[n], t)
+                    t_max[n] = max(t_max[n], t)
+                    v_min[n] = min(v_min[n], v)
+                    v_max[n] = max(v_max[n], v)
+            for n in range(n_cols):
+                flags[m, n] = ovf0[n] or t_min[n] < p_lo or t_max[n] > p_hi or \
+                    v_min[n] < a_lo or v_max[n] > a_hi
+        else:
+            for k in range(k_len):
+                xv = x[m, k] * scale
+                for n in range(n_cols):
+                    acc[n] += np.floor(xv * w[k, n]) * d_mul
+            flags[m] = ovf0
+        out[m] = acc
+    return out, flags
+
+
 PARALLEL_MIN_MACS = 1 << 18
 """Below this many multiply-accumulates a kernel runs on one thread: starting the thread pool
 costs more than it saves on small products (attention heads of small models)."""
@@ -264,6 +308,9 @@ costs more than it saves on small products (attention heads of small models)."""
 mm_exact = (njit(cache=True)(_mm_exact), njit(parallel=True, cache=True)(_mm_exact))
 mm_wrap = (njit(cache=True)(_mm_wrap), njit(parallel=True, cache=True)(_mm_wrap))
 mm_sat = (njit(cache=True)(_mm_sat), njit(parallel=True, cache=True)(_mm_sat))
+# fastmath only reorders the additions, which are exact in any order here
+mm_floor = (njit(cache=True, fastmath=True)(_mm_floor),
+            njit(parallel=True, cache=True, fastmath=True)(_mm_floor))
 
 
 def pick(kernel: tuple, macs: int):

@@ -4,7 +4,7 @@ For every output element: ``acc = acc_t(bias)`` (or 0); for ``k = 0..K-1`` in or
 product ``p = x[m,k] * w[k,n]`` is optionally assigned to ``product_t``, and then
 ``acc = acc_t(acc + p)`` (full-precision sum, then rounding and overflow handling).
 
-Four implementations give exactly those bits; :func:`legal_paths` lists those whose
+Six implementations give exactly those bits; :func:`legal_paths` lists those whose
 equivalence is proven for the actual data, and the fastest of them is used:
 
 ``"blas32"`` / ``"blas64"``
@@ -12,6 +12,12 @@ equivalence is proven for the actual data, and the fastest of them is used:
     2**W, and never rounds), every product is an integer below 2**24 / 2**53 and every partial
     sum of any subset of products stays below that bound (K is cut into chunks if needed), so a
     float BLAS product of the codes is exact.
+``"floor64"``
+    ``AP_WRAP`` accumulator that never rounds and products cast to an ``AP_TRN`` / ``AP_WRAP``
+    ``product_t`` at least as wide as the accumulator (Edge-MoE): modulo 2**W the per-term
+    wrap changes nothing, so each term is ``floor(x * w * 2**-s)`` and the sum wraps once at
+    the end; computed in float64, exact while products, terms and all partial sums are
+    integers below 2**53 (numba, vectorised).
 ``"wrap"``
     ``AP_WRAP`` accumulator (N = 0) that never rounds: the products (each cast to
     ``product_t`` on its own, e.g. Edge-MoE's ``ap_fixed<32,10>`` ``AP_TRN``) are summed in
@@ -33,11 +39,11 @@ from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
 from vitaccel.fixed._cast import cast_raw
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
-from vitaccel.fixed._kernels import cast_params, mm_exact, mm_sat, mm_wrap, pick
+from vitaccel.fixed._kernels import cast_params, mm_exact, mm_floor, mm_sat, mm_wrap, pick
 
 __all__ = ["fixed_matmul", "legal_paths", "PATHS"]
 
-PATHS = ("blas32", "blas64", "wrap", "sat", "exact")
+PATHS = ("blas32", "blas64", "floor64", "wrap", "sat", "exact")
 _MIN_CHUNK = 32
 
 
@@ -117,6 +123,22 @@ def legal_paths(
                 chunk = k_len if p_abs == 0 else min(k_len, bound // p_abs)
                 if chunk >= min(k_len, _MIN_CHUNK):
                     paths[name] = max(chunk, 1)
+    if wrap_acc and product_t is not None:
+        shift = mt.frac_bits - product_t.frac_bits
+        d = acc_t.frac_bits - product_t.frac_bits
+        per_term_wrap_free = (
+            product_t.rounding is Rounding.TRN
+            and _is_plain_wrap(product_t)
+            and product_t.width >= acc_t.width
+            and shift >= 0
+        )
+        bound = 1 << 53
+        if (
+            per_term_wrap_free
+            and p_abs < bound
+            and (((p_abs >> shift) + 1) << d) * k_len + max(map(abs, acc0_range)) < bound
+        ):
+            paths["floor64"] = 0
     if wrap_acc:
         paths["wrap"] = 0
     if acc_t.overflow in (Overflow.SAT, Overflow.SAT_SYM) and pt.frac_bits <= acc_t.frac_bits:
@@ -293,6 +315,8 @@ def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_
         out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t)
         # only the bias assignment can overflow: once per output row
         return out, int(np.count_nonzero(ovf0)) * x2.shape[0]
+    if chosen == "floor64":
+        return _run_floor(x2, w, acc0, ovf0, mt, pt, acc_t, return_overflow)
     if chosen == "wrap":
         out, flags = _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, return_overflow)
     elif chosen == "sat":
@@ -311,6 +335,31 @@ def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_
             st.frac_bits - acc_t.frac_bits, st.frac_bits - pt.frac_bits,
         )
     return out, int(np.count_nonzero(flags))
+
+
+def _run_floor(x2, w, acc0, ovf0, mt, pt, acc_t, track):
+    """The ``floor64`` path. Overflow flags: rows whose partial sums provably stay in range
+    (bound ``|acc0| + (|x| @ |w|) * 2**-s + K``, in accumulator LSBs) and whose truncated
+    products fit ``pt`` keep only the bias flags; the other rows rerun with per-step checks."""
+    shift = mt.frac_bits - pt.frac_bits
+    d_mul = 2.0 ** (acc_t.frac_bits - pt.frac_bits)
+    xf, wf, a0 = x2.astype(np.float64), w.astype(np.float64), acc0.astype(np.float64)
+    args = (2.0**-shift, d_mul, float(pt.min_raw), float(pt.max_raw), float(acc_t.min_raw),
+            float(acc_t.max_raw))
+    kernel = pick(mm_floor, x2.size * w.shape[1])
+    sums, flags = kernel(xf, wf, a0, ovf0, *args, False)
+    if track and x2.size and w.size:
+        term_abs = (max(int(np.abs(x2).max()) * int(np.abs(w).max()), 0) >> shift) + 1
+        limit = min(acc_t.max_raw, -acc_t.min_raw - 1)
+        if term_abs > min(pt.max_raw, -pt.min_raw - 1):
+            rows = np.arange(x2.shape[0])
+        else:
+            bound = np.abs(a0) + (np.abs(xf) @ np.abs(wf) * 2.0**-shift + w.shape[0]) * d_mul
+            rows = np.nonzero((bound * (1 + 1e-12) + 1 > limit).any(axis=1))[0]
+        if rows.size:
+            _, flags[rows] = pick(mm_floor, rows.size * x2.shape[1] * w.shape[1])(
+                xf[rows], wf, a0, ovf0, *args, True)
+    return _wrap_codes(sums.astype(np.int64), acc_t), int(np.count_nonzero(flags))
 
 
 def _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, track):

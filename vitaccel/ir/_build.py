@@ -386,6 +386,8 @@ def _observed(plans: list[Plan], ranges: dict[str, float]) -> Callable[[str, str
             return float(np.max(np.abs(plan.params[key][0]), initial=0.0))
         if key == "out":
             return ranges[layer]
+        if key == "attr" and plan.inputs[0] in ranges:
+            return ranges[plan.inputs[0]]  # an internal format (e.g. pooling) of the input
         raise UsageError(f"precision role {role!r} of {layer} cannot be 'auto' (no observed range)")
 
     return max_abs
