@@ -38,8 +38,10 @@ def test_str_round_trips(fmt: FixedType) -> None:
             FixedType(12, -3, True, Rounding.RND),
             "ap_fixed<12,-3,AP_RND>",
         ),
-        ("ap_int<8>", FixedType(8, 8), "ap_fixed<8,8>"),
-        ("ap_uint<12>", FixedType(12, 12, False), "ap_ufixed<12,12>"),
+        ("ap_int<8>", FixedType(8, 8, rounding=Rounding.TRN_ZERO), "ap_int<8>"),
+        ("ap_uint<12>", FixedType(12, 12, False, Rounding.TRN_ZERO), "ap_uint<12>"),
+        ("ap_fixed<8,8,AP_TRN_ZERO>", FixedType(8, 8, rounding=Rounding.TRN_ZERO), "ap_int<8>"),
+        ("ap_fixed<8,8>", FixedType(8, 8), "ap_fixed<8,8>"),
     ],
 )
 def test_parse_examples(text: str, expected: FixedType, canonical: str) -> None:
@@ -81,7 +83,8 @@ def test_properties() -> None:
     ufmt = FixedType.parse("ap_ufixed<8,10>")
     assert (ufmt.frac_bits, ufmt.lsb, ufmt.min_raw, ufmt.max_raw) == (-2, 4.0, 0, 255)
     assert ufmt.max_value == 1020.0
-    assert FixedType.integer(8, signed=False) == FixedType.parse("ap_uint<8>")
+    assert FixedType.integer(8, signed=False) == FixedType.parse("ap_ufixed<8,8>")
+    assert FixedType.integer(8) != FixedType.parse("ap_int<8>")  # floors; ap_int truncates
     assert not FixedType(64, 3, False).fits_int64 and FixedType(64, 3).fits_int64
 
 

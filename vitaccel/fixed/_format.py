@@ -118,7 +118,8 @@ class FixedType:
         """Parse a C++ spelling such as ``"ap_fixed<16,6,AP_RND_CONV,AP_SAT>"``.
 
         Accepts ``ap_fixed<W,I[,Q[,O[,N]]]>``, ``ap_ufixed<...>``, ``ap_int<W>`` and
-        ``ap_uint<W>`` (integers are ``ap_fixed<W,W>`` / ``ap_ufixed<W,W>``).
+        ``ap_uint<W>``. An ``ap_int<W>`` is ``ap_fixed<W,W,AP_TRN_ZERO,AP_WRAP>``: assigning a
+        fraction to it truncates toward zero (C semantics), as the Xilinx headers do.
 
         Raises
         ------
@@ -148,7 +149,9 @@ class FixedType:
                 )
         width = int(args[0])
         int_bits = width if is_int else int(args[1])
-        rounding, overflow, sat_bits = Rounding.TRN, Overflow.WRAP, 0
+        # an ap_int takes the integer part of what it is given, truncating toward zero
+        rounding = Rounding.TRN_ZERO if is_int else Rounding.TRN
+        overflow, sat_bits = Overflow.WRAP, 0
         if len(args) >= 3:
             if args[2] not in Rounding._value2member_map_:
                 raise UsageError(
@@ -189,10 +192,13 @@ class FixedType:
     def c_type(self) -> str:
         """Canonical C++ spelling, trailing default template arguments omitted.
 
-        Integer formats are spelled ``ap_fixed<W,W>`` rather than ``ap_int<W>`` because
-        assigning a fractional value to an ``ap_int`` truncates toward zero (C semantics),
-        whereas this format floors (``AP_TRN``) like every ``ap_fixed``.
+        ``ap_fixed<W,W,AP_TRN_ZERO>`` (``AP_WRAP``, N = 0) is spelled ``ap_int<W>`` (and the
+        unsigned one ``ap_uint<W>``): the two behave identically. ``ap_fixed<W,W>`` with the
+        default ``AP_TRN`` floors and keeps its ``ap_fixed`` spelling.
         """
+        if (self.int_bits == self.width and self.rounding is Rounding.TRN_ZERO
+                and self.overflow is Overflow.WRAP and self.sat_bits == 0):
+            return f"ap_int<{self.width}>" if self.signed else f"ap_uint<{self.width}>"
         args = [str(self.width), str(self.int_bits)]
         tail = [self.rounding.value, self.overflow.value, str(self.sat_bits)]
         defaults = [Rounding.TRN.value, Overflow.WRAP.value, "0"]
