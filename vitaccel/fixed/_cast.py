@@ -242,6 +242,11 @@ def _cast_objects(
     return out, ovf
 
 
+_COMPILED_MIN_SIZE = 1 << 12
+"""Arrays at least this large are cast by the compiled :func:`cast_one` kernel (the same
+assignment, proven equal by the tests), smaller ones by the vectorised numpy code."""
+
+
 def cast_raw(raw: object, src: FixedType, dst: FixedType) -> tuple[np.ndarray, np.ndarray]:
     """Assign codes of ``src`` to ``dst``; returns (codes, per-element overflow mask)."""
     if not isinstance(src, FixedType):
@@ -249,6 +254,12 @@ def cast_raw(raw: object, src: FixedType, dst: FixedType) -> tuple[np.ndarray, n
     a = as_raw(raw, src, "cast raw")
     shift = np.int64(src.frac_bits - dst.frac_bits)
     if src.fits_int64 and dst.fits_int64:
+        if a.size >= _COMPILED_MIN_SIZE:  # one compiled pass instead of numpy temporaries
+            from vitaccel.fixed._kernels import cast_many, cast_params, pick
+
+            params = np.array(cast_params(int(shift), src.width, dst), dtype=np.int64)
+            out, flags = pick(cast_many, a.size)(np.ascontiguousarray(a).ravel(), params)
+            return out.reshape(a.shape), flags.reshape(a.shape)
         return _cast_int64(a, np.full(a.shape, shift), src.width, dst)
     return _cast_objects(a, np.full(a.shape, shift), src.width, dst)
 

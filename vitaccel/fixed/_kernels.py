@@ -11,7 +11,9 @@ from numba import njit, prange
 
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
-__all__ = ["cast_params", "cast_one", "mm_exact", "mm_floor", "mm_sat", "mm_wrap", "pick"]
+__all__ = [
+    "cast_many", "cast_params", "cast_one", "mm_exact", "mm_floor", "mm_sat", "mm_wrap", "pick",
+]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
 _OVERFLOW_CODE = {o: i for i, o in enumerate(Overflow)}
@@ -301,6 +303,15 @@ def _mm_floor(x, w, acc0, ovf0, scale, d_mul, p_lo, p_hi, a_lo, a_hi, track):
     return out, flags
 
 
+def _cast_many(raw, c):
+    """:func:`cast_one` on every element of a 1-D int64 array; returns (codes, overflowed)."""
+    out = np.empty_like(raw)
+    flags = np.empty(raw.size, np.bool_)
+    for i in prange(raw.size):
+        out[i], flags[i] = cast_one(raw[i], c)
+    return out, flags
+
+
 PARALLEL_MIN_MACS = 1 << 18
 """Below this many multiply-accumulates a kernel runs on one thread: starting the thread pool
 costs more than it saves on small products (attention heads of small models)."""
@@ -308,6 +319,7 @@ costs more than it saves on small products (attention heads of small models)."""
 mm_exact = (njit(cache=True)(_mm_exact), njit(parallel=True, cache=True)(_mm_exact))
 mm_wrap = (njit(cache=True)(_mm_wrap), njit(parallel=True, cache=True)(_mm_wrap))
 mm_sat = (njit(cache=True)(_mm_sat), njit(parallel=True, cache=True)(_mm_sat))
+cast_many = (njit(cache=True)(_cast_many), njit(parallel=True, cache=True)(_cast_many))
 # fastmath only reorders the additions, which are exact in any order here
 mm_floor = (njit(cache=True, fastmath=True)(_mm_floor),
             njit(parallel=True, cache=True, fastmath=True)(_mm_floor))

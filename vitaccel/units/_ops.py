@@ -6,11 +6,9 @@ Everything works on int64 codes; the formats involved are checked to fit.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, fixed_mul
-from vitaccel.fixed._kernels import cast_one, cast_params
 
 __all__ = [
     "assign",
@@ -25,24 +23,12 @@ __all__ = [
 
 # Codes of the intermediate register a normalising shifter writes: a 62-bit signed word.
 _SHIFT_WORD_BITS = 62
-# Below this many elements numpy's vectorised cast is cheaper than entering the numba loop.
-_KERNEL_MIN_SIZE = 4096
 
 
 def count(overflow: dict[str, int] | None, role: str, n: int) -> None:
     """Add ``n`` overflowed values under ``role`` to the caller's overflow dict (if any)."""
     if overflow is not None and n:
         overflow[role] = overflow.get(role, 0) + int(n)
-
-
-@njit(cache=True)
-def _assign_kernel(raw: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, int]:
-    out = np.empty_like(raw)
-    ovf = np.zeros(raw.size, dtype=np.int64)
-    for i in range(raw.size):
-        out[i], o = cast_one(raw[i], params)
-        ovf[i] = o
-    return out, ovf.sum()
 
 
 def assign(
@@ -52,23 +38,8 @@ def assign(
     overflow: dict[str, int] | None,
     role: str,
 ) -> np.ndarray:
-    """``dst x = (src) raw``: ap_fixed assignment, counting overflowed values under ``role``.
-
-    Large arrays go through a numba loop over the core's scalar assignment
-    (``vitaccel.fixed._kernels.cast_one``), small ones through ``dst.cast``; both give the
-    same codes.
-    """
-    a = np.asarray(raw)
-    if a.size >= _KERNEL_MIN_SIZE and a.dtype == np.int64 and src.width <= 63 \
-            and dst.fits_int64:
-        lo, hi = (int(a.min()), int(a.max()))
-        if lo >= src.min_raw and hi <= src.max_raw:
-            params = np.array(cast_params(src.frac_bits - dst.frac_bits, src.width, dst),
-                              dtype=np.int64)
-            out, n = _assign_kernel(np.ascontiguousarray(a).ravel(), params)
-            count(overflow, role, int(n))
-            return out.reshape(a.shape)
-    out, n = dst.cast(a, src, return_overflow=True)
+    """``dst x = (src) raw``: ap_fixed assignment, counting overflowed values under ``role``."""
+    out, n = dst.cast(np.asarray(raw), src, return_overflow=True)
     count(overflow, role, n)
     return np.asarray(out, dtype=np.int64)
 
