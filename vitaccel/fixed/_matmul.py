@@ -32,8 +32,11 @@ equivalence is proven for the actual data, and the fastest of them is used:
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
@@ -66,6 +69,15 @@ def _codes(raw: object, fmt: FixedType, name: str) -> tuple[np.ndarray, int, int
 _BLAS_THREADED_MACS = 1 << 22
 """Smaller float-BLAS products run on one BLAS thread: waking the BLAS thread pool for a
 single attention head costs more than the product itself on a small, shared machine."""
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()  # inspects the loaded BLAS libraries once
+
+
+def _one_blas_thread():
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _low_limit(fmt: FixedType) -> int:
@@ -284,8 +296,8 @@ def fixed_matmul(
             f"(exact paths: {list(legal)})"
         )
     rows = int(np.prod(x.shape[-2 if w.ndim == 3 else 0:-1]))
-    threads = None if rows * k_len * n_cols >= _BLAS_THREADED_MACS else 1
-    with threadpool_limits(threads, user_api="blas"):
+    small = rows * k_len * n_cols < _BLAS_THREADED_MACS and chosen.startswith("blas")
+    with _one_blas_thread() if small else contextlib.nullcontext():
         out, n_ovf = _dispatch(x, w, chosen, legal[chosen], acc0, ovf0, mt, st, product_t,
                                acc_t, return_overflow, k_len, n_cols)
     return (out, n_ovf) if return_overflow else out
