@@ -255,10 +255,16 @@ def cast_raw(raw: object, src: FixedType, dst: FixedType) -> tuple[np.ndarray, n
     shift = np.int64(src.frac_bits - dst.frac_bits)
     if src.fits_int64 and dst.fits_int64:
         if a.size >= _COMPILED_MIN_SIZE:  # one compiled pass instead of numpy temporaries
-            from vitaccel.fixed._kernels import cast_many, cast_params, pick
+            from vitaccel.fixed._kernels import cast_many, cast_params, cast_trn_wrap, pick
 
+            flat = np.ascontiguousarray(a).ravel()
+            if (dst.rounding is Rounding.TRN and dst.overflow is Overflow.WRAP
+                    and dst.sat_bits == 0 and (shift >= 0 or src.width - shift <= 63)):
+                out, flags = pick(cast_trn_wrap, a.size)(
+                    flat, int(min(shift, 63)), dst.width, dst.signed, dst.min_raw, dst.max_raw)
+                return out.reshape(a.shape), flags.reshape(a.shape)
             params = np.array(cast_params(int(shift), src.width, dst), dtype=np.int64)
-            out, flags = pick(cast_many, a.size)(np.ascontiguousarray(a).ravel(), params)
+            out, flags = pick(cast_many, a.size)(flat, params)
             return out.reshape(a.shape), flags.reshape(a.shape)
         return _cast_int64(a, np.full(a.shape, shift), src.width, dst)
     return _cast_objects(a, np.full(a.shape, shift), src.width, dst)

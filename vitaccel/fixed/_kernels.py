@@ -12,7 +12,8 @@ from numba import njit, prange
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
 __all__ = [
-    "cast_many", "cast_params", "cast_one", "mm_exact", "mm_floor", "mm_sat", "mm_wrap", "pick",
+    "cast_many", "cast_one", "cast_params", "cast_trn_wrap", "mm_exact", "mm_floor", "mm_sat",
+    "mm_wrap", "pick",
 ]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
@@ -312,6 +313,20 @@ def _cast_many(raw, c):
     return out, flags
 
 
+def _cast_trn_wrap(raw, shift, width, signed, lo, hi):
+    """``AP_TRN`` / ``AP_WRAP`` (N = 0) assignment: floor by ``2**shift`` (a left shift when
+    negative; the caller guarantees it cannot leave int64), then wrap to ``width`` bits."""
+    out = np.empty_like(raw)
+    flags = np.empty(raw.size, np.bool_)
+    up = 64 - width
+    mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
+    for i in prange(raw.size):
+        t = raw[i] >> shift if shift >= 0 else raw[i] << -shift
+        flags[i] = t < lo or t > hi
+        out[i] = ((t << up) >> up) if signed else (t & mask)
+    return out, flags
+
+
 PARALLEL_MIN_MACS = 1 << 18
 """Below this many multiply-accumulates a kernel runs on one thread: starting the thread pool
 costs more than it saves on small products (attention heads of small models)."""
@@ -320,6 +335,8 @@ mm_exact = (njit(cache=True)(_mm_exact), njit(parallel=True, cache=True)(_mm_exa
 mm_wrap = (njit(cache=True)(_mm_wrap), njit(parallel=True, cache=True)(_mm_wrap))
 mm_sat = (njit(cache=True)(_mm_sat), njit(parallel=True, cache=True)(_mm_sat))
 cast_many = (njit(cache=True)(_cast_many), njit(parallel=True, cache=True)(_cast_many))
+cast_trn_wrap = (njit(cache=True)(_cast_trn_wrap),
+                 njit(parallel=True, cache=True)(_cast_trn_wrap))
 # fastmath only reorders the additions, which are exact in any order here
 mm_floor = (njit(cache=True, fastmath=True)(_mm_floor),
             njit(parallel=True, cache=True, fastmath=True)(_mm_floor))
