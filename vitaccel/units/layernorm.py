@@ -97,6 +97,22 @@ class LayerNorm(Variant):
         return (x - mu) / np.sqrt(var + eps) * np.asarray(gamma) + np.asarray(beta)
 
 
+
+def checked_inputs(x_raw: np.ndarray, x_t: FixedType, gamma_raw: np.ndarray, gamma_t: FixedType,
+                   beta_raw: np.ndarray, beta_t: FixedType
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated int64 codes of x (..., D) and of gamma, beta (D,) for a LayerNorm variant."""
+    x = int_codes(x_raw, x_t, "layernorm input")
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise UsageError(f"layernorm input: expected shape (..., D), D >= 1, got {x.shape}")
+    d = x.shape[-1]
+    g = int_codes(gamma_raw, gamma_t, "layernorm gamma")
+    b = int_codes(beta_raw, beta_t, "layernorm beta")
+    for name, a in (("gamma", g), ("beta", b)):
+        if a.shape != (d,):
+            raise UsageError(f"layernorm {name}: expected shape ({d},), got {a.shape}")
+    return x, g, b
+
 @dataclass(frozen=True, eq=False)
 class FixedLayerNorm(LayerNorm):
     """The shared fixed-point datapath of the module docstring; subclasses give ``rsqrt``.
@@ -138,15 +154,8 @@ class FixedLayerNorm(LayerNorm):
         overflow: dict[str, int] | None = None,
     ) -> np.ndarray:
         """LayerNorm of codes x (..., D) with gamma, beta (D,); codes of ``out_t``."""
-        x = int_codes(x_raw, x_t, "layernorm input")
-        if x.ndim == 0 or x.shape[-1] == 0:
-            raise UsageError(f"layernorm input: expected shape (..., D), D >= 1, got {x.shape}")
+        x, g, b = checked_inputs(x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t)
         d = x.shape[-1]
-        g = int_codes(gamma_raw, gamma_t, "layernorm gamma")
-        b = int_codes(beta_raw, beta_t, "layernorm beta")
-        for name, a in (("gamma", g), ("beta", b)):
-            if a.shape != (d,):
-                raise UsageError(f"layernorm {name}: expected shape ({d},), got {a.shape}")
         s1, s1_t = _exact_sum(x, x_t, d, "sum")
         mean = div_assign(self.mean_t, s1, s1_t, d, overflow, "layernorm.mean")[..., None]
         xc = assign(self.centered_t, *fixed_sub(x, x_t, mean, self.mean_t), overflow,

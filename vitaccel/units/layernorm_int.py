@@ -38,9 +38,9 @@ import numpy as np
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, fixed_add, fixed_mul
 from vitaccel.units._dyadic import dyadic_sqrt, requant
-from vitaccel.units._ops import assign, int_codes
+from vitaccel.units._ops import assign
 from vitaccel.units.intops import ivit_layernorm
-from vitaccel.units.layernorm import LAYERNORM, LayerNorm
+from vitaccel.units.layernorm import LAYERNORM, LayerNorm, checked_inputs
 
 __all__ = ["IvitLayerNorm"]
 
@@ -105,15 +105,8 @@ class IvitLayerNorm(LayerNorm):
         overflow: dict[str, int] | None = None,
     ) -> np.ndarray:
         """LayerNorm of codes x (..., D) with gamma, beta (D,); codes of ``out_t``."""
-        x = int_codes(x_raw, x_t, "layernorm input")
-        if x.ndim == 0 or x.shape[-1] == 0:
-            raise UsageError(f"layernorm input: expected shape (..., D), D >= 1, got {x.shape}")
+        x, g, b = checked_inputs(x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t)
         d = x.shape[-1]
-        g = int_codes(gamma_raw, gamma_t, "layernorm gamma")
-        b = int_codes(beta_raw, beta_t, "layernorm beta")
-        for name, a in (("gamma", g), ("beta", b)):
-            if a.shape != (d,):
-                raise UsageError(f"layernorm {name}: expected shape ({d},), got {a.shape}")
         q = assign(self.in_t, x, x_t, overflow, "layernorm.int_in")
         z, _ = ivit_layernorm(q, Fraction(1, 2**self.in_t.frac_bits), 1.0, 0.0)
         c_raw, c_t = self.norm_constant(d)
