@@ -65,3 +65,21 @@ def test_wide_results_use_python_ints_and_too_wide_ones_are_refused() -> None:
     assert str(rt) == "ap_ufixed<64,64>" and raw.tolist() == [u32.max_raw**2]
     with pytest.raises(UsageError, match="wider than 64 bits"):
         mul_type(FixedType(40, 4), FixedType(30, 2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(term=formats(max_width=40), terms=st.integers(1, 1000), with_init=st.booleans(),
+       init=formats(max_width=40))
+def test_sum_type_holds_every_sum_exactly(term, terms, with_init, init) -> None:
+    from vitaccel.fixed import sum_type
+
+    init_t = init if with_init else None
+    try:
+        t = sum_type(term, terms, init_t)
+    except UsageError:
+        return  # over 64 bits: refused, never silently narrow
+    parts = [term] + ([init_t] if with_init else [])
+    lo = terms * term.min_value + (init_t.min_value if with_init else 0)
+    hi = terms * term.max_value + (init_t.max_value if with_init else 0)
+    assert t.min_value <= lo and hi <= t.max_value
+    assert all(t.frac_bits >= p.frac_bits for p in parts)

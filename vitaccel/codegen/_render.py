@@ -7,15 +7,13 @@ same order of every rounding operation).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from vitaccel.codegen._context import EmitContext
 from vitaccel.codegen._variants import GELU_RENDER, LAYERNORM_RENDER, SOFTMAX_RENDER
 from vitaccel.errors import UsageError
-from vitaccel.fixed import FixedType, add_type, sub_type
+from vitaccel.fixed import FixedType, add_type, sub_type, sum_type
 from vitaccel.ir import Node
 
 __all__ = ["RENDER", "Renderer"]
@@ -183,12 +181,6 @@ def render_attention(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]
     return template, c
 
 
-def _mean_sum_type(x_fmt: FixedType, patches: int) -> FixedType:
-    """Exact sum of the patch tokens (as ``vitaccel.units.head``)."""
-    grow = int(math.ceil(math.log2(patches))) + 1
-    return replace(x_fmt, width=x_fmt.width + grow, int_bits=x_fmt.int_bits + grow)
-
-
 def render_head(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
     """Classifier head with ``cls``, ``cls_dist`` or ``mean`` pooling."""
     x_shape, x_fmt = ctx.graph.spec(node.inputs[0])
@@ -206,7 +198,7 @@ def render_head(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]:
         c["half_t"] = ctx.types.add("vx_half_t", FixedType(1, 0, False), "the constant 0.5")
     elif pooling == "mean":
         scale = node.params["mean_scale"]
-        c["pool_sum_t"] = ctx.typedef(node, "pool_sum", _mean_sum_type(x_fmt, tokens -
+        c["pool_sum_t"] = ctx.typedef(node, "pool_sum", sum_type(x_fmt, tokens -
                                       node.attrs["num_prefix"]), "exact sum of patch tokens")
         c["scale_t"] = ctx.typedef(node, "mean_scale", scale.fmt, "1/patches constant")
         c["scale_raw"] = int(scale.raw)
@@ -285,15 +277,13 @@ def render_exit_head(node: Node, ctx: EmitContext) -> tuple[str, dict[str, Any]]
         raise UsageError(f"codegen: exit head {node.name!r} has unknown rule {rule!r}")
     npre = a["num_prefix"]
     n = tokens - npre
-    grow = max(1, math.ceil(math.log2(n))) + 1
     scale, threshold = node.params["mean_scale"], node.params["threshold"]
     c = ctx.base(node)
     c.update({
         "x": ctx.arg(node.inputs[0], "x"), "tokens": tokens, "d": d, "num_prefix": npre,
         "rule": rule, "after_block": a["after_block"],
         "mm": _matmul(node, ctx, d, node.shape[0]),
-        "pool_sum_t": ctx.typedef(node, "pool_sum", FixedType(x_fmt.width + grow,
-                                  x_fmt.int_bits + grow, x_fmt.signed), "exact patch sum"),
+        "pool_sum_t": ctx.typedef(node, "pool_sum", sum_type(x_fmt, n), "exact patch sum"),
         "pool_t": ctx.typedef(node, "pool", a["pool_t"], "pooled features"),
         "scale_t": ctx.typedef(node, "mean_scale", scale.fmt, "1/patches constant"),
         "scale_raw": int(scale.raw),

@@ -5,7 +5,15 @@ Assignment (:meth:`FixedType.quantize`, :meth:`FixedType.cast`) rounds then hand
 exactly as the Vitis HLS headers do; arithmetic is full precision.
 """
 
-from vitaccel.fixed._arith import add_type, fixed_add, fixed_mul, fixed_sub, mul_type, sub_type
+from vitaccel.fixed._arith import (
+    add_type,
+    fixed_add,
+    fixed_mul,
+    fixed_sub,
+    mul_type,
+    sub_type,
+    sum_type,
+)
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._headers import ap_types_include_dir
 from vitaccel.fixed._matmul import fixed_matmul
@@ -22,4 +30,5 @@ __all__ = [
     "fixed_sub",
     "mul_type",
     "sub_type",
+    "sum_type",
 ]

@@ -8,7 +8,7 @@ from vitaccel.errors import UsageError
 from vitaccel.fixed._cast import as_raw
 from vitaccel.fixed._format import MAX_WIDTH, FixedType
 
-__all__ = ["add_type", "sub_type", "mul_type", "fixed_add", "fixed_sub", "fixed_mul"]
+__all__ = ["add_type", "sub_type", "mul_type", "sum_type", "fixed_add", "fixed_sub", "fixed_mul"]
 
 
 def _make(width: int, int_bits: int, signed: bool, op: str, a: FixedType, b: FixedType):
@@ -99,3 +99,29 @@ def fixed_mul(a_raw: object, a_t: FixedType, b_raw: object, b_t: FixedType):
     pairs = zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
     prod = np.array([int(x) * int(y) for x, y in pairs], dtype=object).reshape(a.shape)
     return _finish(prod, rt), rt
+
+
+def sum_type(term_t: FixedType, terms: int, init_t: FixedType | None = None
+                       ) -> FixedType:
+    """The narrowest format that holds ``init + sum of terms`` exactly (no rounding, no overflow).
+
+    Parameters
+    ----------
+    term_t : FixedType
+        Format of each added term (a product).
+    terms : int
+        Number of terms added.
+    init_t : FixedType, optional
+        Format of the initial value (the bias), if any.
+    """
+    parts = [term_t] + ([init_t] if init_t is not None else [])
+    signed = any(p.signed for p in parts)
+    growth = (terms - 1 + len(parts) - 1).bit_length()
+    int_bits = max(p.int_bits + int(signed and not p.signed) for p in parts) + growth
+    frac_bits = max(p.frac_bits for p in parts)
+    if int_bits + frac_bits > 64:
+        raise UsageError(
+            f"a full-precision accumulator of {terms} terms of {term_t} needs "
+            f"{int_bits + frac_bits} bits (over 64): give the accumulator role a format"
+        )
+    return FixedType(int_bits + frac_bits, int_bits, signed)

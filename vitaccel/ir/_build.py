@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from vitaccel.errors import UsageError
-from vitaccel.fixed import FixedType, mul_type
+from vitaccel.fixed import FixedType, mul_type, sum_type
 from vitaccel.ir._graph import INPUT, Graph, Node, Param
 from vitaccel.ir._precision import CORE_ROLES, Auto, Precision, get_precision
 
@@ -248,32 +248,6 @@ MEAN_SCALE_FMT = FixedType(18, 1, signed=False)
 """Format of the 1/patches constant of mean pooling (rounded to nearest)."""
 
 
-def full_precision_sum(term_t: FixedType, terms: int, init_t: FixedType | None = None
-                       ) -> FixedType:
-    """The narrowest format that holds ``init + sum of terms`` exactly (no rounding, no overflow).
-
-    Parameters
-    ----------
-    term_t : FixedType
-        Format of each added term (a product).
-    terms : int
-        Number of terms added.
-    init_t : FixedType, optional
-        Format of the initial value (the bias), if any.
-    """
-    parts = [term_t] + ([init_t] if init_t is not None else [])
-    signed = any(p.signed for p in parts)
-    growth = (terms - 1 + len(parts) - 1).bit_length()
-    int_bits = max(p.int_bits + int(signed and not p.signed) for p in parts) + growth
-    frac_bits = max(p.frac_bits for p in parts)
-    if int_bits + frac_bits > 64:
-        raise UsageError(
-            f"a full-precision accumulator of {terms} terms of {term_t} needs "
-            f"{int_bits + frac_bits} bits (over 64): give the accumulator role a format"
-        )
-    return FixedType(int_bits + frac_bits, int_bits, signed)
-
-
 def _term(x_t: FixedType, w_t: FixedType, product_t: FixedType | None) -> FixedType:
     return product_t if product_t is not None else mul_type(x_t, w_t)
 
@@ -281,7 +255,7 @@ def _term(x_t: FixedType, w_t: FixedType, product_t: FixedType | None) -> FixedT
 def _exact_linear(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> FixedType:
     x_t = attrs.get("pool_t") or fmts[plan.inputs[0]]
     w, b = params["weight"], params["bias"]
-    return full_precision_sum(_term(x_t, w.fmt, attrs["product_t"]), w.shape[1], b.fmt)
+    return sum_type(_term(x_t, w.fmt, attrs["product_t"]), w.shape[1], b.fmt)
 
 
 def _union(*fmts: FixedType) -> FixedType:
@@ -295,7 +269,7 @@ def _union(*fmts: FixedType) -> FixedType:
 def _exact_conv(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> FixedType:
     w, b = params["weight"], params["bias"]
     taps = int(np.prod(w.shape[1:]))
-    return full_precision_sum(_term(fmts[plan.inputs[0]], w.fmt, attrs["product_t"]), taps,
+    return sum_type(_term(fmts[plan.inputs[0]], w.fmt, attrs["product_t"]), taps,
                               b.fmt)
 
 
@@ -303,11 +277,11 @@ def _exact_moe(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> F
     """One accumulator serves the gate, fc1 and fc2 engines: the union of their exact formats."""
     x_t, p = fmts[plan.inputs[0]], attrs["product_t"]
     sums = [
-        full_precision_sum(_term(x_t, params[f"{n}_weight"].fmt, p),
+        sum_type(_term(x_t, params[f"{n}_weight"].fmt, p),
                            params[f"{n}_weight"].shape[-1], params[f"{n}_bias"].fmt)
         for n in ("gate", "fc1")
     ]
-    sums.append(full_precision_sum(_term(attrs["hidden_t"], params["fc2_weight"].fmt, p),
+    sums.append(sum_type(_term(attrs["hidden_t"], params["fc2_weight"].fmt, p),
                                    params["fc2_weight"].shape[-1], params["fc2_bias"].fmt))
     return _union(*sums)
 
@@ -315,8 +289,8 @@ def _exact_moe(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> F
 def _exact_attention(plan: Plan, key: str, attrs: dict, params: dict, fmts: dict) -> FixedType:
     a_t = fmts[plan.inputs[0]]
     if key == "score_t":
-        return full_precision_sum(_term(a_t, a_t, attrs["product_t"]), attrs["head_dim"])
-    return full_precision_sum(_term(attrs["softmax"].out_t, a_t, attrs["product_t"]),
+        return sum_type(_term(a_t, a_t, attrs["product_t"]), attrs["head_dim"])
+    return sum_type(_term(attrs["softmax"].out_t, a_t, attrs["product_t"]),
                               plan.shape[0])
 
 

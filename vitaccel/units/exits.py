@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from vitaccel.fixed import FixedType, fixed_add, fixed_mul, fixed_sub, sub_type
+from vitaccel.fixed import FixedType, fixed_add, fixed_mul, fixed_sub, sub_type, sum_type
 from vitaccel.ir import Node
 from vitaccel.units._exit_report import (
     ExitSummary,
@@ -176,10 +176,8 @@ def ln2_code(node: Node) -> tuple[int, FixedType]:
 
 def _pool(x: np.ndarray, x_t: FixedType, node: Node, overflow: dict[str, int]) -> np.ndarray:
     npre = node.attrs["num_prefix"]
-    n = x.shape[1] - npre
-    grow = max(1, math.ceil(math.log2(n))) + 1
     total = x[:, npre:].sum(axis=1)
-    sum_t = FixedType(x_t.width + grow, x_t.int_bits + grow, x_t.signed)
+    sum_t = sum_type(x_t, x.shape[1] - npre)
     scale = node.params["mean_scale"]
     feat, feat_t = fixed_mul(total, sum_t, scale.raw, scale.fmt)
     if npre:

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from vitaccel.fixed import FixedType, fixed_add, fixed_mul
+from vitaccel.fixed import FixedType, fixed_add, fixed_mul, sum_type
 from vitaccel.ir import Node
 from vitaccel.units.linear import matmul_rows
 
@@ -24,8 +24,7 @@ __all__ = ["simulate", "reference"]
 def _pool_mean(x: np.ndarray, x_t: FixedType, node: Node, overflow: dict[str, int]):
     npre = node.attrs["num_prefix"]
     total = x[:, npre:].sum(axis=1)
-    sum_t = replace(x_t, width=x_t.width + int(np.ceil(np.log2(x.shape[1] - npre))) + 1,
-                    int_bits=x_t.int_bits + int(np.ceil(np.log2(x.shape[1] - npre))) + 1)
+    sum_t = sum_type(x_t, x.shape[1] - npre)
     scale = node.params["mean_scale"]
     prod, prod_t = fixed_mul(total, sum_t, scale.raw, scale.fmt)
     pool_t = node.attrs["pool_t"]
