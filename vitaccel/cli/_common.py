@@ -93,12 +93,15 @@ def load_data(args: argparse.Namespace, cfg: Any) -> tuple[np.ndarray, np.ndarra
 
 
 def calibration_images(cfg: Any, data: np.ndarray | None) -> np.ndarray:
-    """Images for choosing 'auto' integer bits: the digits training split, else the data."""
+    """Images for choosing 'auto' integer bits: the digits training split, else the data, else
+    (said on stderr) eight seeded random images."""
     if tuple(cfg.img_size) == (8, 8) and cfg.in_chans == 1:
         from vitaccel.data import load_digits_split
 
         return load_digits_split()[0][:256]
     if data is None:
+        print(f"note: 'auto' formats of {cfg.name!r} are calibrated on 8 random images "
+              "(no data given)", file=sys.stderr)
         rng = np.random.default_rng(0)
         return rng.integers(0, 256, size=(8, cfg.in_chans, *cfg.img_size)) / 256.0
     return data[:64]
@@ -107,12 +110,15 @@ def calibration_images(cfg: Any, data: np.ndarray | None) -> np.ndarray:
 def load_from_args(args: argparse.Namespace, data: np.ndarray | None = None) -> Loaded:
     """Model, hardware config, precision and the quantized graph the arguments name."""
     from vitaccel.hw import load_hw_config
-    from vitaccel.ir import get_precision
+    from vitaccel.ir import Auto, get_precision
     from vitaccel.ir._build import Numerics, build_graph
 
     hw = load_hw_config(args.hw)
     precision = get_precision(args.precision or hw.precision)
     model = _load_model(args)
-    graph = build_graph(model, precision, numerics=Numerics.from_hw(hw),
-                        calibration=calibration_images(model.cfg, data))
+    specs = [*precision.roles.values(), *(v for o in precision.layers.values()
+                                          for v in o.values())]
+    calibration = (calibration_images(model.cfg, data)
+                   if any(isinstance(v, Auto) for v in specs) else None)
+    graph = build_graph(model, precision, numerics=Numerics.from_hw(hw), calibration=calibration)
     return Loaded(model, hw, precision, graph)
