@@ -136,7 +136,8 @@ def leading_one(v: np.ndarray) -> np.ndarray:
     The hardware equivalent is a count-leading-zeros: ``e = W - 1 - clz(v)``.
     """
     v = np.asarray(v, dtype=np.int64)
-    e = np.frexp(v.astype(np.float64))[1].astype(np.int64) - 1
+    # int64 codes are below 2**63, so e <= 62 even where float64 rounds v up to 2**63
+    e = np.minimum(np.frexp(v.astype(np.float64))[1].astype(np.int64) - 1, 62)
     # float64 rounding can push a value just below a power of two up by one octave.
     e = np.where((np.int64(1) << np.clip(e, 0, 62)) > v, e - 1, e)
     e = np.where((e < 62) & ((np.int64(1) << np.clip(e + 1, 0, 62)) <= v), e + 1, e)

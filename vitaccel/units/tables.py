@@ -29,6 +29,7 @@ __all__ = [
     "gelu_delta_table",
     "gelu_float",
     "gelu_table",
+    "interp_one",
     "pow2_neg_table",
     "reciprocal_table",
     "rsqrt_table",
@@ -191,42 +192,54 @@ class Table:
             (default ``"table.<name>"``).
         """
         x = int_codes(x_raw, x_t, f"table {self.name!r} input")
-        total = _interp_sum(
-            np.ascontiguousarray(x).ravel(), np.int64(self.x_frac_bits - x_t.frac_bits),
-            np.int64(self.x0_raw), np.int64((self.size - 1) << self.fraction_bits),
-            np.int64(self.fraction_bits), np.asarray(self.values, dtype=np.int64),
+        total = _interp_sum(np.ascontiguousarray(x).ravel(), *self.kernel_args(x_t))
+        return assign(out_t, total.reshape(x.shape), self.sum_t, overflow,
+                      role or f"table.{self.name}")
+
+    def kernel_args(self, x_t: FixedType) -> tuple:
+        """Arguments after ``v`` of :func:`interp_one` for inputs of ``x_t``:
+        ``(k, x0_raw, u_max, fb, values, shift_a)``."""
+        return (
+            np.int64(self.x_frac_bits - x_t.frac_bits), np.int64(self.x0_raw),
+            np.int64((self.size - 1) << self.fraction_bits), np.int64(self.fraction_bits),
+            np.asarray(self.values, dtype=np.int64),
             np.int64(self.sum_t.frac_bits - self.fmt.frac_bits),
-        ).reshape(x.shape)
-        return assign(out_t, total, self.sum_t, overflow, role or f"table.{self.name}")
+        )
+
+
+@njit(cache=True)
+def interp_one(v, k, x0_raw, u_max, fb, values, shift_a):
+    """The exact pre-assignment sum ``a + (b - a) * t`` (codes of ``Table.sum_t``) of
+    :meth:`Table.interp` for one input code ``v``, as compiled code for fused unit kernels.
+
+    ``k = x_frac_bits - F_x``, ``u_max = (size - 1) << fb``, ``fb = fraction_bits``,
+    ``shift_a = F(sum_t) - F(fmt)`` (:meth:`Table.kernel_args` packs them);
+    :meth:`Table.position` and :func:`~vitaccel.units._ops.shift_floor` define the same offset.
+    """
+    limit = np.int64(1) << (_SHIFT_WORD_BITS - 1)
+    if k >= 0:
+        kl = min(k, 62)
+        if v == 0:
+            w = np.int64(0)
+        elif abs(v) < (limit >> kl):
+            w = v << kl
+        else:
+            w = -limit if v < 0 else limit
+    else:
+        w = v >> min(-k, 63)
+    u = min(max(w - x0_raw, 0), u_max)
+    i = u >> fb
+    a = values[i]
+    b = values[min(i + 1, values.size - 1)]
+    return (a << shift_a) + (b - a) * (u & ((np.int64(1) << fb) - 1))
 
 
 @njit(cache=True)
 def _interp_sum(x, k, x0_raw, u_max, fb, values, shift_a):
-    """The exact pre-assignment sum ``a + (b - a) * t`` (codes of ``sum_t``) of
-    :meth:`Table.interp`, one pass per element; :meth:`Table.position` and
-    :func:`~vitaccel.units._ops.shift_floor` define the same offset."""
+    """:func:`interp_one` on every element of a 1-D int64 array."""
     out = np.empty_like(x)
-    limit = np.int64(1) << (_SHIFT_WORD_BITS - 1)
-    kl = min(max(k, 0), 62)
-    kr = min(max(-k, 0), 63)
-    mask = (np.int64(1) << fb) - 1
-    last = values.size - 1
     for j in range(x.size):
-        v = x[j]
-        if k >= 0:
-            if v == 0:
-                w = np.int64(0)
-            elif abs(v) < (limit >> kl):
-                w = v << kl
-            else:
-                w = -limit if v < 0 else limit
-        else:
-            w = v >> kr
-        u = min(max(w - x0_raw, 0), u_max)
-        i = u >> fb
-        a = values[i]
-        b = values[min(i + 1, last)]
-        out[j] = (a << shift_a) + (b - a) * (u & mask)
+        out[j] = interp_one(x[j], k, x0_raw, u_max, fb, values, shift_a)
     return out
 
 
