@@ -230,17 +230,20 @@ def test_oracle_helper_is_exact() -> None:
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
-    dims=st.tuples(st.integers(1, 6), st.integers(1, 40), st.integers(1, 7)),
+    dims=st.tuples(st.integers(1, 9), st.integers(1, 40), st.sampled_from([1, 3, 7, 129, 260])),
+    batch=st.sampled_from([None, 1, 3]),
     x_shift=st.integers(0, 28),
     prod=st.sampled_from(["ap_fixed<32,10>", "ap_fixed<36,14>", "ap_ufixed<32,10>"]),
 )
-def test_floor64_flags_and_codes_equal_the_exact_path(seed, dims, x_shift, prod) -> None:
+def test_floor64_flags_and_codes_equal_the_exact_path(seed, dims, batch, x_shift, prod) -> None:
     """Per-product truncation in float64: same codes and overflow counts as the sequential
-    path, whether the data stays in range (bias-only flags) or overflows."""
+    path, whether the data stays in range (bias-only flags) or overflows; rows and columns
+    that do not fill the kernel's 4 x 128 tiles, and stacked (batched) weights."""
     rng = np.random.default_rng(seed)
     m, k, n = dims
-    x = rng.integers(-(2**31), 2**31, (m, k)) >> x_shift
-    w = rng.integers(-(2**15), 2**15, (k, n))
+    lead = () if batch is None else (batch,)
+    x = rng.integers(-(2**31), 2**31, (*lead, m, k)) >> x_shift
+    w = rng.integers(-(2**15), 2**15, (*lead, k, n))
     bias = rng.integers(EDGE_ACT.min_raw, EDGE_ACT.max_raw + 1, n) >> x_shift
     kw = dict(acc_t=EDGE_ACT, product_t=FixedType.parse(prod), bias_raw=bias, bias_t=EDGE_ACT,
               return_overflow=True)

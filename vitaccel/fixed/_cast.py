@@ -21,6 +21,7 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
+from vitaccel.fixed._kernels import cast_many, cast_params, cast_trn_wrap, code_range, pick
 
 __all__ = ["as_raw", "cast_raw", "quantize_float", "cast_int_scalar"]
 
@@ -51,8 +52,7 @@ def as_raw(raw: object, fmt: FixedType, name: str) -> np.ndarray:
         lo = min((int(v) for v in flat), default=0)
         hi = max((int(v) for v in flat), default=0)
     elif a.dtype.kind in "iu":
-        lo = int(a.min()) if a.size else 0
-        hi = int(a.max()) if a.size else 0
+        lo, hi = code_range(a) if a.size else (0, 0)
     else:
         raise UsageError(f"{name}: expected integer codes of {fmt}, got dtype {a.dtype}")
     if lo < fmt.min_raw or hi > fmt.max_raw:
@@ -254,9 +254,11 @@ def cast_raw(raw: object, src: FixedType, dst: FixedType) -> tuple[np.ndarray, n
     a = as_raw(raw, src, "cast raw")
     shift = np.int64(src.frac_bits - dst.frac_bits)
     if src.fits_int64 and dst.fits_int64:
+        # AP_SAT_SYM treats its most negative code as an overflow
+        low = dst.min_raw + 1 if dst.overflow is Overflow.SAT_SYM and dst.signed else dst.min_raw
+        if shift == 0 and low <= src.min_raw and src.max_raw <= dst.max_raw:
+            return a.copy(), np.zeros(a.shape, bool)  # every code of src is a code of dst
         if a.size >= _COMPILED_MIN_SIZE:  # one compiled pass instead of numpy temporaries
-            from vitaccel.fixed._kernels import cast_many, cast_params, cast_trn_wrap, pick
-
             flat = np.ascontiguousarray(a).ravel()
             if (dst.rounding is Rounding.TRN and dst.overflow is Overflow.WRAP
                     and dst.sat_bits == 0 and (shift >= 0 or src.width - shift <= 63)):

@@ -12,8 +12,8 @@ from numba import njit, prange
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
 __all__ = [
-    "cast_many", "cast_one", "cast_params", "cast_trn_wrap", "mm_exact", "mm_floor", "mm_sat",
-    "mm_wrap", "pick",
+    "cast_many", "cast_one", "cast_params", "cast_trn_wrap", "code_range", "mm_exact",
+    "mm_floor_flags", "mm_floor_sum", "mm_sat", "mm_wrap", "pick",
 ]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
@@ -260,48 +260,91 @@ def _mm_sat(x, w, acc0, ovf0, use_p, pcast, d, acc_min, acc_max, low_code, sym):
     return out, flags
 
 
-def _mm_floor(x, w, acc0, ovf0, scale, d_mul, p_lo, p_hi, a_lo, a_hi, track):
-    """Per-product truncation summed in float64, for operands whose products, truncated terms
-    and every partial sum are integers below 2**53 (so every float operation is exact, in any
-    order of the additions).
-
-    ``acc = acc0 + sum_k floor(x[m,k] * w[k,n] * scale) * d_mul``; with ``track`` an element is
-    flagged when a truncated term leaves ``[p_lo, p_hi]`` or a partial sum leaves
-    ``[a_lo, a_hi]`` (the sums match the hardware's until its first overflow), found from the
-    running extremes. Returns the float64 sums (not wrapped) and the flags.
+def _mm_floor_flags(x, w, acc0, ovf0, scale, d_mul, p_lo, p_hi, a_lo, a_hi):
+    """Overflow flags of the ``floor64`` accumulation ``acc = acc0 + sum_k floor(x[m,k] *
+    w[k,n] * scale) * d_mul`` in k order (float64, exact under the conditions of
+    :func:`_mm_floor_sum`): an element is flagged when a truncated term leaves ``[p_lo, p_hi]``
+    or a partial sum leaves ``[a_lo, a_hi]`` (the sums match the hardware's until its first
+    overflow), found from the running extremes.
     """
     m_rows, k_len = x.shape
     n_cols = w.shape[1]
-    out = np.empty((m_rows, n_cols), np.float64)
     flags = np.empty((m_rows, n_cols), np.bool_)
     for m in prange(m_rows):
         acc = acc0.copy()
-        if track:
-            t_min = np.full(n_cols, p_lo)
-            t_max = np.full(n_cols, p_hi)
-            v_min = acc0.copy()
-            v_max = acc0.copy()
-            for k in range(k_len):
-                xv = x[m, k] * scale
-                for n in range(n_cols):
-                    t = np.floor(xv * w[k, n])
-                    v = acc[n] + t * d_mul
-                    acc[n] = v
-                    t_min[n] = min(t_min[n], t)
-                    t_max[n] = max(t_max[n], t)
-                    v_min[n] = min(v_min[n], v)
-                    v_max[n] = max(v_max[n], v)
+        t_min = np.full(n_cols, p_lo)
+        t_max = np.full(n_cols, p_hi)
+        v_min = acc0.copy()
+        v_max = acc0.copy()
+        for k in range(k_len):
+            xv = x[m, k] * scale
             for n in range(n_cols):
-                flags[m, n] = ovf0[n] or t_min[n] < p_lo or t_max[n] > p_hi or \
-                    v_min[n] < a_lo or v_max[n] > a_hi
-        else:
+                t = np.floor(xv * w[k, n])
+                v = acc[n] + t * d_mul
+                acc[n] = v
+                t_min[n] = min(t_min[n], t)
+                t_max[n] = max(t_max[n], t)
+                v_min[n] = min(v_min[n], v)
+                v_max[n] = max(v_max[n], v)
+        for n in range(n_cols):
+            flags[m, n] = ovf0[n] or t_min[n] < p_lo or t_max[n] > p_hi or \
+                v_min[n] < a_lo or v_max[n] > a_hi
+    return flags
+
+
+_FLOOR_ROWS = 4  # rows of x sharing each loaded row segment of w
+_FLOOR_COLS = 128  # columns per accumulator tile (4 x 128 float64 stay in L1)
+
+
+def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
+    """``acc0 + d_mul * sum_k floor(x[g,m,k] * w[g,k,n] * scale)`` for stacked int64 codes x
+    (G, M, K) and float64 w (G, K, N), wrapped to ``width`` bits (two's complement when
+    ``signed``); returns int64 codes.
+
+    The sums run in float64: exact (in any order of the additions) when the products, the
+    truncated terms and every partial sum are integers below 2**53. Register-tiled: four rows
+    of x share every row segment of w, the tile accumulators stay in L1, and the loop over
+    (g, row block) runs in parallel.
+    """
+    g_len, m_rows, k_len = x.shape
+    n_cols = w.shape[2]
+    out = np.empty((g_len, m_rows, n_cols), np.int64)
+    blocks = (m_rows + _FLOOR_ROWS - 1) // _FLOOR_ROWS
+    up = 64 - width
+    mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
+    for gb in prange(g_len * blocks):
+        g = gb // blocks
+        m0 = (gb % blocks) * _FLOOR_ROWS
+        rows = min(_FLOOR_ROWS, m_rows - m0)
+        m1, m2, m3 = min(m0 + 1, m_rows - 1), min(m0 + 2, m_rows - 1), min(m0 + 3, m_rows - 1)
+        acc = np.empty((_FLOOR_ROWS, _FLOOR_COLS))
+        for n0 in range(0, n_cols, _FLOOR_COLS):
+            nb = min(_FLOOR_COLS, n_cols - n0)
+            a0 = acc[0]
+            a1 = acc[1]
+            a2 = acc[2]
+            a3 = acc[3]
+            a0[:nb] = 0.0
+            a1[:nb] = 0.0
+            a2[:nb] = 0.0
+            a3[:nb] = 0.0
             for k in range(k_len):
-                xv = x[m, k] * scale
-                for n in range(n_cols):
-                    acc[n] += np.floor(xv * w[k, n]) * d_mul
-            flags[m] = ovf0
-        out[m] = acc
-    return out, flags
+                x0 = x[g, m0, k] * scale
+                x1 = x[g, m1, k] * scale
+                x2 = x[g, m2, k] * scale
+                x3 = x[g, m3, k] * scale
+                wr = w[g, k, n0:n0 + nb]
+                for j in range(nb):
+                    wv = wr[j]
+                    a0[j] += np.floor(x0 * wv)
+                    a1[j] += np.floor(x1 * wv)
+                    a2[j] += np.floor(x2 * wv)
+                    a3[j] += np.floor(x3 * wv)
+            for r in range(rows):  # rows past the end repeat the last row; not stored
+                for j in range(nb):
+                    v = np.int64(acc0[n0 + j] + acc[r, j] * d_mul)
+                    out[g, m0 + r, n0 + j] = ((v << up) >> up) if signed else (v & mask)
+    return out
 
 
 def _cast_many(raw, c):
@@ -327,6 +370,34 @@ def _cast_trn_wrap(raw, shift, width, signed, lo, hi):
     return out, flags
 
 
+def _range_chunks(flat, chunks):
+    """Per-chunk (min, max) of a non-empty 1-D int64 array cut into ``chunks`` pieces."""
+    lo = np.empty(chunks, np.int64)
+    hi = np.empty(chunks, np.int64)
+    step = (flat.size + chunks - 1) // chunks
+    for c in prange(chunks):
+        a = flat[min(c * step, flat.size - 1)]
+        b = a
+        for i in range(c * step, min((c + 1) * step, flat.size)):
+            v = flat[i]
+            a = min(a, v)
+            b = max(b, v)
+        lo[c] = a
+        hi[c] = b
+    return lo, hi
+
+
+_range_chunks_parallel = njit(parallel=True, cache=True)(_range_chunks)
+
+
+def code_range(a: np.ndarray) -> tuple[int, int]:
+    """``(min, max)`` of a non-empty integer array in one pass (compiled for large int64)."""
+    if a.dtype != np.int64 or a.size < 1 << 16:
+        return int(a.min()), int(a.max())
+    lo, hi = _range_chunks_parallel(np.ascontiguousarray(a).reshape(-1), 16)
+    return int(lo.min()), int(hi.max())
+
+
 PARALLEL_MIN_MACS = 1 << 18
 """Below this many multiply-accumulates a kernel runs on one thread: starting the thread pool
 costs more than it saves on small products (attention heads of small models)."""
@@ -338,8 +409,10 @@ cast_many = (njit(cache=True)(_cast_many), njit(parallel=True, cache=True)(_cast
 cast_trn_wrap = (njit(cache=True)(_cast_trn_wrap),
                  njit(parallel=True, cache=True)(_cast_trn_wrap))
 # fastmath only reorders the additions, which are exact in any order here
-mm_floor = (njit(cache=True, fastmath=True)(_mm_floor),
-            njit(parallel=True, cache=True, fastmath=True)(_mm_floor))
+mm_floor_flags = (njit(cache=True, fastmath=True)(_mm_floor_flags),
+                  njit(parallel=True, cache=True, fastmath=True)(_mm_floor_flags))
+mm_floor_sum = (njit(cache=True, fastmath=True)(_mm_floor_sum),
+                njit(parallel=True, cache=True, fastmath=True)(_mm_floor_sum))
 
 
 def pick(kernel: tuple, macs: int):

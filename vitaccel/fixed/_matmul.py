@@ -42,7 +42,16 @@ from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
 from vitaccel.fixed._cast import cast_raw
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
-from vitaccel.fixed._kernels import cast_params, mm_exact, mm_floor, mm_sat, mm_wrap, pick
+from vitaccel.fixed._kernels import (
+    cast_params,
+    code_range,
+    mm_exact,
+    mm_floor_flags,
+    mm_floor_sum,
+    mm_sat,
+    mm_wrap,
+    pick,
+)
 
 __all__ = ["fixed_matmul", "legal_paths", "PATHS"]
 
@@ -57,7 +66,7 @@ def _codes(raw: object, fmt: FixedType, name: str) -> tuple[np.ndarray, int, int
     a = np.asarray(raw)
     if a.dtype.kind not in "iu":
         raise UsageError(f"fixed_matmul: {name} must hold integer codes of {fmt}, got {a.dtype}")
-    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    lo, hi = code_range(a) if a.size else (0, 0)
     if lo < fmt.min_raw or hi > fmt.max_raw:
         raise UsageError(
             f"fixed_matmul: {name} codes must lie in [{fmt.min_raw}, {fmt.max_raw}] for {fmt}, "
@@ -306,6 +315,13 @@ def fixed_matmul(
 def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
               k_len, n_cols):
     """Run the chosen path on one (x, w) pair or on each item of a batch of them."""
+    if chosen == "floor64":  # one compiled call for the whole batch
+        lead = x.shape[:-1]
+        x3 = x.reshape(-1, *x.shape[-2:]) if w.ndim == 3 else x.reshape(1, -1, k_len)
+        w3 = w if w.ndim == 3 else w[None]
+        pt = mt if product_t is None else product_t
+        out, n_ovf = _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, return_overflow)
+        return out.reshape(*lead, n_cols), n_ovf
     if w.ndim == 2:
         rows = int(np.prod(x.shape[:-1]))
         out, n_ovf = _execute(chosen, chunk, x.reshape(rows, k_len), w, acc0, ovf0, mt, st,
@@ -327,8 +343,6 @@ def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_
         out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t)
         # only the bias assignment can overflow: once per output row
         return out, int(np.count_nonzero(ovf0)) * x2.shape[0]
-    if chosen == "floor64":
-        return _run_floor(x2, w, acc0, ovf0, mt, pt, acc_t, return_overflow)
     if chosen == "wrap":
         out, flags = _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, return_overflow)
     elif chosen == "sat":
@@ -349,29 +363,51 @@ def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_
     return out, int(np.count_nonzero(flags))
 
 
-def _run_floor(x2, w, acc0, ovf0, mt, pt, acc_t, track):
-    """The ``floor64`` path. Overflow flags: rows whose partial sums provably stay in range
-    (bound ``|acc0| + (|x| @ |w|) * 2**-s + K``, in accumulator LSBs) and whose truncated
-    products fit ``pt`` keep only the bias flags; the other rows rerun with per-step checks."""
+def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track):
+    """The ``floor64`` path on stacked products x3 (G, M, K) @ w3 (G, K, N).
+
+    Overflow flags: rows whose partial sums provably stay in range (bound ``|acc0| +
+    (|x| @ |w|) * 2**-s + K``, in accumulator LSBs; first with ``|w|`` replaced by its
+    maximum, then exactly for the rows that bound does not clear) and whose truncated products
+    fit ``pt`` keep only the bias flags; the other rows rerun with per-step checks.
+    """
     shift = mt.frac_bits - pt.frac_bits
     d_mul = 2.0 ** (acc_t.frac_bits - pt.frac_bits)
-    xf, wf, a0 = x2.astype(np.float64), w.astype(np.float64), acc0.astype(np.float64)
-    args = (2.0**-shift, d_mul, float(pt.min_raw), float(pt.max_raw), float(acc_t.min_raw),
-            float(acc_t.max_raw))
-    kernel = pick(mm_floor, x2.size * w.shape[1])
-    sums, flags = kernel(xf, wf, a0, ovf0, *args, False)
-    if track and x2.size and w.size:
-        term_abs = (max(int(np.abs(x2).max()) * int(np.abs(w).max()), 0) >> shift) + 1
-        limit = min(acc_t.max_raw, -acc_t.min_raw - 1)
-        if term_abs > min(pt.max_raw, -pt.min_raw - 1):
-            rows = np.arange(x2.shape[0])
-        else:
-            bound = np.abs(a0) + (np.abs(xf) @ np.abs(wf) * 2.0**-shift + w.shape[0]) * d_mul
-            rows = np.nonzero((bound * (1 + 1e-12) + 1 > limit).any(axis=1))[0]
+    wf, a0 = w3.astype(np.float64), acc0.astype(np.float64)
+    out = pick(mm_floor_sum, x3.size * w3.shape[2])(
+        x3, wf, 2.0**-shift, a0, d_mul, acc_t.width, acc_t.signed)
+    n_ovf = int(np.count_nonzero(ovf0)) * x3.shape[0] * x3.shape[1]
+    if track and x3.size and w3.size:
+        for g, m in _floor_suspects(x3, w3, wf, acc0, shift, d_mul, pt, acc_t):
+            args = (2.0**-shift, d_mul, float(pt.min_raw), float(pt.max_raw),
+                    float(acc_t.min_raw), float(acc_t.max_raw))
+            flags = pick(mm_floor_flags, m.size * x3.shape[2] * w3.shape[2])(
+                x3[g, m].astype(np.float64), wf[g], a0, ovf0, *args)
+            n_ovf += int(np.count_nonzero(flags)) - int(np.count_nonzero(ovf0)) * m.size
+    return out, n_ovf
+
+
+def _floor_suspects(x3, w3, wf, acc0, shift, d_mul, pt, acc_t):
+    """(g, rows) pairs of the floor64 product that might overflow (see :func:`_run_floor`)."""
+    term_abs = (max(int(np.abs(x3).max()) * int(np.abs(w3).max()), 0) >> shift) + 1
+    limit = min(acc_t.max_raw, -acc_t.min_raw - 1)
+    if term_abs > min(pt.max_raw, -pt.min_raw - 1):
+        return [(g, np.arange(x3.shape[1])) for g in range(x3.shape[0])]
+    a0 = float(np.abs(acc0).max()) if acc0.size else 0.0
+    k_len = w3.shape[1]
+    row_abs = np.abs(x3).sum(axis=2, dtype=np.float64)
+    coarse = a0 + (row_abs * np.abs(wf).max(axis=(1, 2))[:, None] * 2.0**-shift
+                   + k_len) * d_mul
+    out = []
+    for g in range(x3.shape[0]):
+        rows = np.nonzero(coarse[g] * (1 + 1e-12) + 1 > limit)[0]
         if rows.size:
-            _, flags[rows] = pick(mm_floor, rows.size * x2.shape[1] * w.shape[1])(
-                xf[rows], wf, a0, ovf0, *args, True)
-    return _wrap_codes(sums.astype(np.int64), acc_t), int(np.count_nonzero(flags))
+            ax = np.abs(x3[g, rows]).astype(np.float64)
+            bound = np.abs(acc0) + (ax @ np.abs(wf[g]) * 2.0**-shift + k_len) * d_mul
+            rows = rows[(bound * (1 + 1e-12) + 1 > limit).any(axis=1)]
+        if rows.size:
+            out.append((g, rows))
+    return out
 
 
 def _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, track):

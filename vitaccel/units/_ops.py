@@ -9,6 +9,7 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, fixed_mul
+from vitaccel.fixed._kernels import code_range
 
 __all__ = [
     "assign",
@@ -122,10 +123,11 @@ def int_codes(raw: object, fmt: FixedType, name: str) -> np.ndarray:
     if not fmt.fits_int64 or fmt.width > 63:
         raise UsageError(f"{name}: format {fmt} is wider than 63 bits; use a narrower format")
     a = a.astype(np.int64, copy=False)
-    if a.size and (int(a.min()) < fmt.min_raw or int(a.max()) > fmt.max_raw):
+    lo, hi = code_range(a) if a.size else (0, 0)
+    if lo < fmt.min_raw or hi > fmt.max_raw:
         raise UsageError(
             f"{name}: codes must lie in [{fmt.min_raw}, {fmt.max_raw}] for {fmt}, "
-            f"got values in [{int(a.min())}, {int(a.max())}]"
+            f"got values in [{lo}, {hi}]"
         )
     return a
 
