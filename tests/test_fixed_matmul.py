@@ -208,6 +208,27 @@ def test_batch_dims_and_chunked_blas_match_exact() -> None:
         fixed_matmul(x, big, w, EDGE_WGT, acc_t=acc64, path="exact")
 
 
+@pytest.mark.parametrize("path", ["blas32", "blas64"])
+def test_stacked_weights_take_one_chunked_blas_call_and_match_exact(path) -> None:
+    """Attention-style stacks x (G, M, K) @ w (G, K, N): K is cut into chunks (blas32 holds
+    2**24 / 2**14 = 1024 products of 7-bit codes, K = 1500 needs two), bias and overflow
+    counts per item."""
+    rng = np.random.default_rng(11)
+    x_t, w_t = FixedType(8, 4), FixedType(8, 2)
+    x = rng.integers(-128, 128, (3, 5, 1500))
+    w = rng.integers(-128, 128, (3, 1500, 7))
+    x[1, 2, :], w[1, :, 3] = -128, -128  # the largest partial sums
+    bias_t = FixedType(12, 10, True, Rounding.RND, Overflow.SAT)
+    bias = rng.integers(bias_t.min_raw, bias_t.max_raw + 1, 7)
+    acc_t = FixedType(40, 20)
+    kw = dict(acc_t=acc_t, bias_raw=bias, bias_t=bias_t, return_overflow=True)
+    fast = fixed_matmul(x, x_t, w, w_t, path=path, **kw)
+    exact = fixed_matmul(x, x_t, w, w_t, path="exact", **kw)
+    np.testing.assert_array_equal(fast[0], exact[0])
+    assert fast[1] == exact[1]
+    assert fast[0][1, 2, 3] == (128 * 128 * 1500 << 10) + (int(bias[3]) << 18)
+
+
 def test_bad_arguments_are_refused() -> None:
     t = FixedType(8, 3)
     with pytest.raises(UsageError, match="shapes"):

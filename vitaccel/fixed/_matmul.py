@@ -178,12 +178,13 @@ def _wrap_codes(v: np.ndarray, fmt: FixedType) -> np.ndarray:
 
 
 def _blas(x, w, chunk, dtype, acc0, shift, acc_t) -> np.ndarray:
-    """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t``, the product via exact float BLAS."""
-    k_len = x.shape[1]
+    """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t``, the product via exact float BLAS
+    (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N))."""
+    k_len = x.shape[-1]
     xf, wf = x.astype(dtype), w.astype(dtype)
-    total = (xf[:, :chunk] @ wf[:chunk]).astype(np.int64)  # exact integers in float
+    total = (xf[..., :chunk] @ wf[..., :chunk, :]).astype(np.int64)  # exact integers in float
     for k0 in range(chunk, k_len, chunk):
-        total += (xf[:, k0 : k0 + chunk] @ wf[k0 : k0 + chunk]).astype(np.int64)
+        total += (xf[..., k0 : k0 + chunk] @ wf[..., k0 : k0 + chunk, :]).astype(np.int64)
     if shift:
         total <<= np.int64(shift)
     if acc0.any():
@@ -322,6 +323,9 @@ def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_
         pt = mt if product_t is None else product_t
         out, n_ovf = _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, return_overflow)
         return out.reshape(*lead, n_cols), n_ovf
+    if chosen.startswith("blas") and w.ndim == 3:  # one stacked BLAS call for the batch
+        return _execute(chosen, chunk, x, w, acc0, ovf0, mt, st, product_t, acc_t,
+                        return_overflow)
     if w.ndim == 2:
         rows = int(np.prod(x.shape[:-1]))
         out, n_ovf = _execute(chosen, chunk, x.reshape(rows, k_len), w, acc0, ovf0, mt, st,
@@ -335,14 +339,15 @@ def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_
 
 
 def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow):
-    """Run path ``chosen`` on x2 (M, K) @ w (K, N); returns (codes, overflowed outputs)."""
+    """Run path ``chosen`` on x2 (M, K) @ w (K, N) (BLAS paths: also stacked (G, M, K) @
+    (G, K, N)); returns (codes, overflowed outputs)."""
     pt = mt if product_t is None else product_t
     if chosen.startswith("blas"):
         dtype = np.float32 if chosen == "blas32" else np.float64
         shift = acc_t.frac_bits - mt.frac_bits
         out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t)
         # only the bias assignment can overflow: once per output row
-        return out, int(np.count_nonzero(ovf0)) * x2.shape[0]
+        return out, int(np.count_nonzero(ovf0)) * int(np.prod(x2.shape[:-1]))
     if chosen == "wrap":
         out, flags = _run_wrap(x2, w, acc0, ovf0, mt, product_t, acc_t, return_overflow)
     elif chosen == "sat":
