@@ -1,10 +1,14 @@
 """The compiled scalar blocks equal their vectorised definitions in vitaccel.units._ops."""
 
 import numpy as np
-from hypothesis import given
+import pytest
+from _fixed_oracle import formats
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitaccel.units._ops import leading_one, shift_floor
+from vitaccel.errors import UsageError
+from vitaccel.fixed import add_type, fixed_add
+from vitaccel.units._ops import add_assign, assign, leading_one, shift_floor
 from vitaccel.units._scalar import leading_one_one, shift_floor_one
 
 _I64 = st.integers(-(2**63), 2**63 - 1)
@@ -28,3 +32,29 @@ def test_leading_one_one(values):
         assert leading_one_one(p) == leading_one(np.array([p]))[0]
         if p > 1:
             assert leading_one_one(p - 1) == leading_one(np.array([p - 1]))[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a_t=formats(max_width=40), b_t=formats(max_width=40), dst=formats(max_width=40),
+    seed=st.integers(0, 2**31 - 1), n=st.sampled_from([1, 7, 5000]),
+)
+def test_add_assign_equals_exact_sum_then_assignment(a_t, b_t, dst, seed, n):
+    """The compiled ``dst = a + b`` (large arrays) equals the core's exact sum and assignment,
+    codes and overflow counts, with extremes of both operands."""
+    rng = np.random.default_rng(seed)
+    try:
+        add_type(a_t, b_t)
+    except UsageError:  # the exact sum needs more than 64 bits: refused by both
+        with pytest.raises(UsageError, match="add_type"):
+            add_assign(dst, np.zeros(n, np.int64), a_t, np.zeros(n, np.int64), b_t, {}, "r")
+        return
+    a = rng.integers(a_t.min_raw, a_t.max_raw + 1, n)
+    b = rng.integers(b_t.min_raw, b_t.max_raw + 1, n)
+    a[:2], b[:2] = [a_t.min_raw, a_t.max_raw][: min(n, 2)], [b_t.min_raw, b_t.max_raw][: min(n, 2)]
+    got_ovf: dict[str, int] = {}
+    want_ovf: dict[str, int] = {}
+    got = add_assign(dst, a, a_t, b, b_t, got_ovf, "r")
+    want = assign(dst, *fixed_add(a, a_t, b, b_t), want_ovf, "r")
+    np.testing.assert_array_equal(got, want)
+    assert got_ovf == want_ovf

@@ -12,7 +12,7 @@ from numba import njit, prange
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
 __all__ = [
-    "cast_many", "cast_one", "cast_params", "cast_trn_wrap", "code_range", "mm_exact",
+    "add_assign", "cast_many", "cast_one", "cast_params", "cast_trn_wrap", "code_range", "mm_exact",
     "mm_floor_flags", "mm_floor_sum", "mm_sat", "mm_wrap", "pick",
 ]
 
@@ -356,6 +356,16 @@ def _cast_many(raw, c):
     return out, flags
 
 
+def _add_assign(a, sa, b, sb, c):
+    """``cast_one((a << sa) + (b << sb), c)`` element-wise on 1-D int64 arrays (an exact sum
+    of two aligned codes, then one assignment); returns (codes, overflowed)."""
+    out = np.empty_like(a)
+    flags = np.empty(a.size, np.bool_)
+    for i in prange(a.size):
+        out[i], flags[i] = cast_one((a[i] << sa) + (b[i] << sb), c)
+    return out, flags
+
+
 def _cast_trn_wrap(raw, shift, width, signed, lo, hi):
     """``AP_TRN`` / ``AP_WRAP`` (N = 0) assignment: floor by ``2**shift`` (a left shift when
     negative; the caller guarantees it cannot leave int64), then wrap to ``width`` bits."""
@@ -406,6 +416,7 @@ mm_exact = (njit(cache=True)(_mm_exact), njit(parallel=True, cache=True)(_mm_exa
 mm_wrap = (njit(cache=True)(_mm_wrap), njit(parallel=True, cache=True)(_mm_wrap))
 mm_sat = (njit(cache=True)(_mm_sat), njit(parallel=True, cache=True)(_mm_sat))
 cast_many = (njit(cache=True)(_cast_many), njit(parallel=True, cache=True)(_cast_many))
+add_assign = (njit(cache=True)(_add_assign), njit(parallel=True, cache=True)(_add_assign))
 cast_trn_wrap = (njit(cache=True)(_cast_trn_wrap),
                  njit(parallel=True, cache=True)(_cast_trn_wrap))
 # fastmath only reorders the additions, which are exact in any order here

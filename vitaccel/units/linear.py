@@ -23,8 +23,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erf
 
-from vitaccel.fixed import FixedType, fixed_add, fixed_matmul
+from vitaccel.fixed import FixedType, fixed_matmul
 from vitaccel.ir import Node
+from vitaccel.units._ops import add_assign
 from vitaccel.units.shiftadd import shift_linear
 
 __all__ = ["simulate", "reference", "matmul_rows"]
@@ -87,8 +88,7 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
         y_t = gelu.out_t
     y = _cast(y, y_t, node.fmt, overflow, "out")
     if node.attrs["residual"]:
-        s, s_t = fixed_add(y, node.fmt, inputs[1], fmts[1])
-        y = _cast(s, s_t, node.fmt, overflow, "residual")
+        y = add_assign(node.fmt, y, node.fmt, inputs[1], fmts[1], overflow, "residual")
     return y
 
 
