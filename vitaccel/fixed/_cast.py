@@ -21,7 +21,14 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
-from vitaccel.fixed._kernels import cast_many, cast_params, cast_trn_wrap, code_range, pick
+from vitaccel.fixed._kernels import (
+    cast_many,
+    cast_params,
+    cast_trn_wrap,
+    code_range,
+    pick,
+    quantize_many,
+)
 
 __all__ = ["as_raw", "cast_raw", "quantize_float", "cast_int_scalar"]
 
@@ -280,6 +287,11 @@ def quantize_float(x: object, dst: FixedType) -> tuple[np.ndarray, np.ndarray]:
         raise UsageError(f"quantize: expected real numbers for {dst}, got {x!r:.80}") from None
     if not np.isfinite(a).all():
         raise UsageError(f"quantize: NaN or infinite value cannot be assigned to {dst}")
+    if dst.fits_int64 and a.size >= _COMPILED_MIN_SIZE:
+        params = np.array(cast_params(0, _DOUBLE_SRC_WIDTH, dst), dtype=np.int64)
+        out, flags = pick(quantize_many, a.size)(
+            np.ascontiguousarray(a).ravel(), dst.frac_bits, params)
+        return out.reshape(a.shape), flags.reshape(a.shape)
     frac, exp = np.frexp(a)
     mant = np.ldexp(frac, 53).astype(np.int64)  # exact: |mant| < 2**53
     shift = (53 - exp.astype(np.int64)) - dst.frac_bits

@@ -6,6 +6,8 @@ its parameters are packed by :func:`cast_params`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -13,7 +15,7 @@ from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
 __all__ = [
     "add_assign", "cast_many", "cast_one", "cast_params", "cast_trn_wrap", "code_range", "mm_exact",
-    "mm_floor_flags", "mm_floor_sum", "mm_sat", "mm_wrap", "pick",
+    "mm_floor_flags", "mm_floor_sum", "mm_sat", "mm_wrap", "pick", "quantize_many",
 ]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
@@ -55,7 +57,12 @@ def _set_top(v, top, bit):
 @njit(cache=True)
 def cast_one(raw, c):
     """Assign int64 code ``raw`` with packed parameters ``c``; returns (code, overflowed)."""
-    shift = c[0]
+    return cast_shift(raw, c[0], c)
+
+
+@njit(cache=True)
+def cast_shift(raw, shift, c):
+    """:func:`cast_one` with ``shift = F_src - F_dst`` given per call instead of ``c[0]``."""
     w = c[2]
     signed = c[3] != 0
     if shift > 0:
@@ -366,6 +373,18 @@ def _add_assign(a, sa, b, sb, c):
     return out, flags
 
 
+def _quantize_many(x, frac_bits, c):
+    """``ap_fixed(double)`` on a 1-D float64 array: each value is the code ``mant`` of its
+    54-bit signed mantissa (``x = mant * 2**(exp - 53)``) assigned with shift
+    ``53 - exp - frac_bits``; ``c`` packs the destination (its own shift unused)."""
+    out = np.empty(x.size, np.int64)
+    flags = np.empty(x.size, np.bool_)
+    for i in prange(x.size):
+        m, e = math.frexp(x[i])
+        out[i], flags[i] = cast_shift(np.int64(m * 9007199254740992.0), 53 - e - frac_bits, c)
+    return out, flags
+
+
 def _cast_trn_wrap(raw, shift, width, signed, lo, hi):
     """``AP_TRN`` / ``AP_WRAP`` (N = 0) assignment: floor by ``2**shift`` (a left shift when
     negative; the caller guarantees it cannot leave int64), then wrap to ``width`` bits."""
@@ -416,6 +435,8 @@ mm_exact = (njit(cache=True)(_mm_exact), njit(parallel=True, cache=True)(_mm_exa
 mm_wrap = (njit(cache=True)(_mm_wrap), njit(parallel=True, cache=True)(_mm_wrap))
 mm_sat = (njit(cache=True)(_mm_sat), njit(parallel=True, cache=True)(_mm_sat))
 cast_many = (njit(cache=True)(_cast_many), njit(parallel=True, cache=True)(_cast_many))
+quantize_many = (njit(cache=True)(_quantize_many),
+                 njit(parallel=True, cache=True)(_quantize_many))
 add_assign = (njit(cache=True)(_add_assign), njit(parallel=True, cache=True)(_add_assign))
 cast_trn_wrap = (njit(cache=True)(_cast_trn_wrap),
                  njit(parallel=True, cache=True)(_cast_trn_wrap))
