@@ -399,32 +399,25 @@ def _cast_trn_wrap(raw, shift, width, signed, lo, hi):
     return out, flags
 
 
-def _range_chunks(flat, chunks):
-    """Per-chunk (min, max) of a non-empty 1-D int64 array cut into ``chunks`` pieces."""
-    lo = np.empty(chunks, np.int64)
-    hi = np.empty(chunks, np.int64)
-    step = (flat.size + chunks - 1) // chunks
-    for c in prange(chunks):
-        a = flat[min(c * step, flat.size - 1)]
-        b = a
-        for i in range(c * step, min((c + 1) * step, flat.size)):
-            v = flat[i]
-            a = min(a, v)
-            b = max(b, v)
-        lo[c] = a
-        hi[c] = b
+@njit(cache=True)
+def _range(flat):
+    """(min, max) of a non-empty 1-D int64 array in one serial pass (faster than two numpy
+    reductions, and no thread start-up)."""
+    lo = flat[0]
+    hi = lo
+    for i in range(flat.size):
+        v = flat[i]
+        lo = min(lo, v)
+        hi = max(hi, v)
     return lo, hi
-
-
-_range_chunks_parallel = njit(parallel=True, cache=True)(_range_chunks)
 
 
 def code_range(a: np.ndarray) -> tuple[int, int]:
     """``(min, max)`` of a non-empty integer array in one pass (compiled for large int64)."""
-    if a.dtype != np.int64 or a.size < 1 << 16:
+    if a.dtype != np.int64 or a.size < 1 << 12:
         return int(a.min()), int(a.max())
-    lo, hi = _range_chunks_parallel(np.ascontiguousarray(a).reshape(-1), 16)
-    return int(lo.min()), int(hi.max())
+    lo, hi = _range(np.ascontiguousarray(a).reshape(-1))
+    return int(lo), int(hi)
 
 
 PARALLEL_MIN_MACS = 1 << 18
