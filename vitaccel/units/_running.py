@@ -7,7 +7,8 @@ Per row, starting from ``s = s0`` and for keys ``k = start .. N-1`` in streaming
     else:       s = sum_t(s + term[k])
 
 Each ``sum_t(...)`` is an ap_fixed assignment of the exact value; overflowed assignments are
-counted. The numba kernel uses the fixed-point core's scalar assignment and is taken whenever
+counted. The numba kernel (its step :func:`sum_step` is shared with the fused softmax kernels)
+uses the fixed-point core's scalar assignment through :func:`assign_one` and is taken whenever
 every exact intermediate fits 62 bits; the numpy loop is the same recurrence otherwise.
 """
 
@@ -16,37 +17,132 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from vitaccel.fixed import FixedType, add_type
+from vitaccel.fixed import FixedType, Overflow, Rounding, add_type
 from vitaccel.fixed._kernels import cast_one, cast_params
 from vitaccel.units._ops import assign, count, mul_assign
 
-__all__ = ["running_sum"]
+__all__ = [
+    "assign_one", "assign_params", "cast_at", "flat_params", "running_sum", "sum_params",
+    "sum_params_at", "sum_step",
+]
 
 _ONE_T = FixedType(1, 1, False)
+_CAST_LEN = 14  # ints per packed assignment (vitaccel.fixed._kernels.cast_params)
+_TRN = list(Rounding).index(Rounding.TRN)  # codes of the modes in a packed assignment
+_WRAP = list(Overflow).index(Overflow.WRAP)
+
+
+def assign_params(shift: int, src_width: int, dst: FixedType) -> tuple:
+    """:func:`~vitaccel.fixed._kernels.cast_params` as a tuple of int64 (compiled loops read a
+    tuple without reference counting)."""
+    return tuple(np.int64(v) for v in cast_params(shift, src_width, dst))
+
+
+@njit(cache=True, inline="always")
+def assign_one(raw, c):
+    """:func:`~vitaccel.fixed._kernels.cast_one` (the same code and overflow flag).
+
+    The ``AP_TRN``/``AP_WRAP`` (N = 0) assignment without a left shift, the one of the
+    Edge-MoE formats, is done inline (floor shift, range check, wrap) instead of through the
+    general rounding and overflow logic.
+    """
+    shift = c[0]
+    if shift >= 0 and c[4] == _TRN and c[5] == _WRAP and c[6] == 0:
+        t = raw >> min(shift, 63)
+        up = 64 - c[2]
+        code = ((t << up) >> up) if c[3] != 0 else (t & c[9])
+        return code, (t < c[7]) or (t > c[8])
+    return cast_one(raw, c)
+
+
+def sum_params(term_t: FixedType, sum_t: FixedType) -> tuple | None:
+    """Packed parameters of :func:`sum_step` for terms of ``term_t`` added into ``sum_t``.
+
+    Returns
+    -------
+    tuple or None
+        ``(mul_c, add_c, one_c, s_left, t_left, o_left, one)``, or None when an exact
+        intermediate (product, sum, sum plus one) needs more than 62 bits.
+    """
+    add_t, one_t = add_type(sum_t, term_t), add_type(sum_t, _ONE_T)
+    mul_width = sum_t.width + term_t.width
+    if max(mul_width, add_t.width, one_t.width) > 62:
+        return None
+    return (
+        assign_params(term_t.frac_bits, mul_width, sum_t),
+        assign_params(add_t.frac_bits - sum_t.frac_bits, add_t.width, sum_t),
+        assign_params(one_t.frac_bits - sum_t.frac_bits, one_t.width, sum_t),
+        np.int64(add_t.frac_bits - sum_t.frac_bits), np.int64(add_t.frac_bits - term_t.frac_bits),
+        np.int64(one_t.frac_bits - sum_t.frac_bits), np.int64(1) << np.int64(one_t.frac_bits),
+    )
+
+
+def flat_params(*parts: object) -> np.ndarray:
+    """Packed parameters (ints and nested tuples of :func:`assign_params`, :func:`sum_params`)
+    as one int64 array, in order.
+
+    Numba's parallel loops take no tuple arguments, so a parallel kernel gets this array and
+    reads its tuples back per work item with :func:`cast_at` and :func:`sum_params_at`.
+    """
+    out: list[int] = []
+
+    def walk(p: object) -> None:
+        if isinstance(p, tuple):
+            for q in p:
+                walk(q)
+        else:
+            out.append(int(p))
+
+    walk(parts)
+    return np.array(out, dtype=np.int64)
 
 
 @njit(cache=True)
-def _kernel(s0, start, term, new, rshift, mul_c, add_c, one_c, s_left, t_left, o_left, one):
+def cast_at(p, i):
+    """The :func:`assign_params` tuple stored at ``p[i:i + 14]`` and the offset after it."""
+    return (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6], p[i + 7],
+            p[i + 8], p[i + 9], p[i + 10], p[i + 11], p[i + 12], p[i + 13]), i + _CAST_LEN
+
+
+@njit(cache=True)
+def sum_params_at(p, i):
+    """The :func:`sum_params` tuple stored at ``p[i:]`` (:func:`flat_params`) and the offset
+    after it."""
+    mul_c, i = cast_at(p, i)
+    add_c, i = cast_at(p, i)
+    one_c, i = cast_at(p, i)
+    return (mul_c, add_c, one_c, p[i], p[i + 1], p[i + 2], p[i + 3]), i + 4
+
+
+@njit(cache=True, inline="always")
+def sum_step(v, term, new, rshift, p):
+    """One key of the recurrence on sum code ``v`` (``p`` from :func:`sum_params`).
+
+    Returns the new sum code and the number of overflowed assignments (0 to 2).
+    """
+    mul_c, add_c, one_c, s_left, t_left, o_left, one = p
+    if rshift > 0:
+        v = v >> min(rshift, 63)
+    if new:
+        v, o1 = assign_one(v * term, mul_c)
+        v, o2 = assign_one((v << o_left) + one, one_c)
+        return v, int(o1) + int(o2)
+    v, o = assign_one((v << s_left) + (term << t_left), add_c)
+    return v, int(o)
+
+
+@njit(cache=True)
+def _kernel(s0, start, term, new, rshift, p):
     rows, n = term.shape
     out = s0.copy()
-    ovf = np.zeros(rows, dtype=np.int64)
+    ovf = 0
     for r in range(rows):
         v = out[r]
-        c = 0
         for k in range(start, n):
-            sh = rshift[r, k]
-            if sh > 0:
-                v = v >> min(sh, 63)
-            if new[r, k]:
-                v, o1 = cast_one(v * term[r, k], mul_c)
-                v, o2 = cast_one((v << o_left) + one, one_c)
-                c += int(o1) + int(o2)
-            else:
-                v, o = cast_one((v << s_left) + (term[r, k] << t_left), add_c)
-                c += int(o)
+            v, o = sum_step(v, term[r, k], new[r, k], rshift[r, k], p)
+            ovf += o
         out[r] = v
-        ovf[r] = c
-    return out, ovf.sum()
+    return out, ovf
 
 
 def _loop(s0, start, term, term_t, sum_t, new, rshift, overflow, role):
@@ -91,20 +187,9 @@ def running_sum(
     new = np.zeros(term.shape, bool) if new is None else np.ascontiguousarray(new, dtype=bool)
     rshift = (np.zeros(term.shape, np.int64) if rshift is None
               else np.ascontiguousarray(rshift, dtype=np.int64))
-    add_t, one_t = add_type(sum_t, term_t), add_type(sum_t, _ONE_T)
-    mul_width = sum_t.width + term_t.width
-    fits = max(mul_width, add_t.width, one_t.width) <= 62
-    if not (use_kernel and fits):
+    p = sum_params(term_t, sum_t) if use_kernel else None
+    if p is None:
         return _loop(s0, start, term, term_t, sum_t, new, rshift, overflow, role)
-    out, n = _kernel(
-        s0, start, term, new, rshift,
-        np.array(cast_params(term_t.frac_bits, mul_width, sum_t), dtype=np.int64),
-        np.array(cast_params(add_t.frac_bits - sum_t.frac_bits, add_t.width, sum_t),
-                 dtype=np.int64),
-        np.array(cast_params(one_t.frac_bits - sum_t.frac_bits, one_t.width, sum_t),
-                 dtype=np.int64),
-        add_t.frac_bits - sum_t.frac_bits, add_t.frac_bits - term_t.frac_bits,
-        one_t.frac_bits - sum_t.frac_bits, np.int64(1) << one_t.frac_bits,
-    )
+    out, n = _kernel(s0, start, term, new, rshift, p)
     count(overflow, role, int(n))
     return out

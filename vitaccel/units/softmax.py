@@ -19,6 +19,11 @@ Reciprocal: ``s`` (sum codes; a non-positive sum, possible only after a wrap, is
 LSB) is normalised by a leading-one detector, ``s = m * 2**e`` with m in [1, 2) truncated to
 the ROM's index bits; ``1/m`` is interpolated into ``softmax.recip_table`` and shifted by
 ``-e`` (a truncating barrel shift) into ``softmax.recip``.
+
+``stats`` and ``probs`` are the vectorised definition. ``forward`` of the online, two-pass and
+base-2 variants computes whole rows in one compiled pass instead
+(:mod:`vitaccel.units._softmax_kernels`), with the same bits and overflow counts, whenever
+every intermediate fits int64; the tests compare the two.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from vitaccel.units._ops import (
     shift_floor,
 )
 from vitaccel.units._running import running_sum
+from vitaccel.units._softmax_kernels import Plan, base2_plan, online_plan, run, two_pass_plan
 from vitaccel.units._variant import Variant
 from vitaccel.units.tables import Table, exp_neg_table, pow2_neg_table, reciprocal_table
 
@@ -72,11 +78,17 @@ def reciprocal(
     return scale_pow2(y, table.fmt, s_t.frac_bits - e, out_t, overflow, role)
 
 
-def _streamed(scores: np.ndarray, order: object) -> np.ndarray:
-    """Scores rearranged into streaming order along the last axis."""
-    if order is None:
-        return scores
-    n = scores.shape[-1]
+def _score_codes(scores_raw: object, scores_t: FixedType) -> np.ndarray:
+    """Scores validated as int64 codes of ``scores_t`` with shape (..., N), N >= 1."""
+    x = int_codes(scores_raw, scores_t, "softmax scores")
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise UsageError(f"softmax scores: expected shape (..., N) with N >= 1, got {x.shape}")
+    return x
+
+
+def _check_order(order: object, shape: tuple[int, ...]) -> np.ndarray:
+    """``order`` validated for scores of ``shape``: int64 permutations broadcasting to it."""
+    n = shape[-1]
     o = np.asarray(order)
     if o.dtype.kind not in "iu" or o.ndim == 0 or o.shape[-1] != n:
         raise UsageError(f"softmax order: expected integer permutations of {n} keys, "
@@ -84,11 +96,35 @@ def _streamed(scores: np.ndarray, order: object) -> np.ndarray:
     if not np.array_equal(np.sort(o, axis=-1), np.broadcast_to(np.arange(n), o.shape)):
         raise UsageError("softmax order: every row must be a permutation of 0..N-1")
     try:
-        o = np.broadcast_to(o, scores.shape)
+        np.broadcast_to(o, shape)
     except ValueError:
         raise UsageError(f"softmax order: shape {o.shape} does not broadcast to scores "
-                         f"{scores.shape}") from None
-    return np.take_along_axis(scores, o.astype(np.int64), axis=-1)
+                         f"{shape}") from None
+    return o.astype(np.int64, copy=False)
+
+
+def _streamed(scores: np.ndarray, order: object) -> np.ndarray:
+    """Scores rearranged into streaming order along the last axis."""
+    if order is None:
+        return scores
+    o = np.broadcast_to(_check_order(order, scores.shape), scores.shape)
+    return np.take_along_axis(scores, o, axis=-1)
+
+
+def _order_rows(order: object, shape: tuple[int, ...]) -> np.ndarray:
+    """Streaming order of scores (..., N) seen as rows (R, N): an int64 array (Q, N) whose row
+    ``r % Q`` is row r's order (one row 0..N-1 when ``order`` is None)."""
+    n = shape[-1]
+    if order is None:
+        return np.arange(n, dtype=np.int64)[None]
+    o = _check_order(order, shape)
+    while o.ndim > 1 and o.shape[0] == 1:
+        o = o[0]
+    if o.ndim == 1:
+        return np.ascontiguousarray(o)[None]
+    if o.ndim == 2 and o.shape[0] == shape[-2]:  # one order per query row (attention)
+        return np.ascontiguousarray(o)
+    return np.ascontiguousarray(np.broadcast_to(o, shape).reshape(-1, n))
 
 
 class Softmax(Variant):
@@ -129,9 +165,7 @@ class Softmax(Variant):
         recip_raw : np.ndarray, shape (...)
             Codes of the variant's reciprocal format (``recip_t``).
         """
-        x = int_codes(scores_raw, scores_t, "softmax scores")
-        if x.ndim == 0 or x.shape[-1] == 0:
-            raise UsageError(f"softmax scores: expected shape (..., N) with N >= 1, got {x.shape}")
+        x = _score_codes(scores_raw, scores_t)
         lead = x.shape[:-1]
         rows = _streamed(x, order).reshape(-1, x.shape[-1])
         m, recip = self._row_stats(rows, scores_t, overflow)
@@ -222,6 +256,30 @@ class RomSoftmax(Softmax):
         e = self._exp(x, scores_t, m, overflow)
         return mul_assign(self.prob_t, e, self.exp_t, r, self.recip_t, overflow, "softmax.prob")
 
+    def forward(
+        self,
+        scores_raw: np.ndarray,
+        scores_t: FixedType,
+        order: np.ndarray | None = None,
+        overflow: dict[str, int] | None = None,
+    ) -> np.ndarray:
+        """Probabilities (..., N) in ``out_t``: :meth:`stats` then :meth:`probs`.
+
+        When every intermediate fits int64 (the variant's :mod:`~vitaccel.units._softmax_kernels`
+        plan), whole rows are computed in one compiled pass with the same bits and the same
+        overflow counts; otherwise by :meth:`stats` and :meth:`probs` themselves.
+        """
+        plan = self._fused_plan(scores_t)
+        if plan is None:
+            return super().forward(scores_raw, scores_t, order, overflow)
+        x = _score_codes(scores_raw, scores_t)
+        rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        return run(plan, rows, _order_rows(order, x.shape), overflow).reshape(x.shape)
+
+    def _fused_plan(self, scores_t: FixedType) -> Plan | None:
+        """The fused kernel for scores of ``scores_t``, or None (not fusable)."""
+        return None
+
     def _row_stats(self, rows, x_t, overflow):
         m, s = self._running(rows, x_t, overflow)
         return m, reciprocal(s, self.sum_t, self.recip_table, self.recip_t, overflow)
@@ -289,6 +347,9 @@ class OnlineSoftmax(_ExpSoftmax):
 
     NAME: ClassVar[str] = "online"
 
+    def _fused_plan(self, scores_t):
+        return online_plan(self, scores_t)
+
     def _running(self, rows, x_t, overflow):
         # The running max before each key is a prefix max; only the sum is sequential.
         before = np.maximum.accumulate(rows, axis=1)[:, :-1]
@@ -310,6 +371,9 @@ class TwoPassSoftmax(_ExpSoftmax):
     """
 
     NAME: ClassVar[str] = "two_pass"
+
+    def _fused_plan(self, scores_t):
+        return two_pass_plan(self, scores_t)
 
     def _running(self, rows, x_t, overflow):
         m = rows.max(axis=1)
@@ -371,6 +435,9 @@ class Base2Softmax(RomSoftmax):
     def max_type(self, scores_t: FixedType) -> FixedType:
         """The integer running max: ``ap_int<I_z + 1>`` (ceil can add one)."""
         return FixedType.integer(max(2, self.z_t.int_bits + 1))
+
+    def _fused_plan(self, scores_t):
+        return base2_plan(self, scores_t)
 
     def _z(self, x, x_t, overflow):
         return mul_assign(self.z_t, x, x_t, np.int64(self.log2e_raw), self.log2e_t, overflow,

@@ -1,0 +1,357 @@
+"""Fused softmax: stats and probabilities of whole rows in one compiled pass per call.
+
+Each kernel is the scalar form of a ROM softmax variant's vectorised definition in
+:mod:`vitaccel.units.softmax` (``probs(stats(scores))``): per row it streams the keys in the
+row's order (an index into the row, never a rearranged copy), keeps the max and the running
+sum, takes the reciprocal and writes every probability in the original key order. Every
+assignment is :func:`~vitaccel.units._running.assign_one` of the exact int64 value, so a plan
+exists only when every intermediate fits 62 bits (the builders return None otherwise and the
+caller runs the vectorised definition). Overflows are counted per row and role and summed
+afterwards; the tests compare bits and counts with the vectorised definition.
+
+Rows run in parallel (``prange``) for large calls, on one thread for small ones
+(:func:`~vitaccel.fixed._kernels.pick`). Numba's parallel loops take no tuple arguments, so
+the packed parameters travel as one int64 array (:func:`~vitaccel.units._running.flat_params`)
+and every row reads its tuples back, so that the inner loops keep them in registers.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from vitaccel.errors import UsageError
+from vitaccel.fixed import FixedType, sub_type
+from vitaccel.fixed._kernels import pick
+from vitaccel.units._ops import count
+from vitaccel.units._running import (
+    assign_one,
+    assign_params,
+    cast_at,
+    flat_params,
+    sum_params,
+    sum_params_at,
+    sum_step,
+)
+from vitaccel.units._scalar import leading_one_one, shift_floor_one
+from vitaccel.units.tables import Table, interp_one
+
+__all__ = ["ROLES", "Plan", "base2_plan", "online_plan", "run", "two_pass_plan"]
+
+ROLES = ("softmax.z", "softmax.exp", "softmax.sum", "softmax.recip_table", "softmax.recip",
+         "softmax.prob")
+"""Overflow roles, in the column order of the kernels' per-row counts."""
+_Z, _EXP, _SUM, _RT, _RECIP, _PROB = range(len(ROLES))
+
+_WORD_BITS = 62  # exact intermediates must fit this many bits (as in vitaccel.units._running)
+_SHIFT_DST_BITS = 60  # widest destination of a barrel shift (vitaccel.units._ops.scale_pow2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A fused kernel (serial and parallel compilations) and its arguments after the rows:
+    the ROMs (int64 arrays) and the packed parameters (:func:`flat_params`)."""
+
+    kernel: tuple
+    args: tuple
+
+
+def run(plan: Plan, rows: np.ndarray, order: np.ndarray,
+        overflow: dict[str, int] | None) -> np.ndarray:
+    """Probabilities (R, N) of rows (R, N) of validated int64 score codes.
+
+    Parameters
+    ----------
+    plan : Plan
+        From :func:`online_plan`, :func:`two_pass_plan` or :func:`base2_plan`.
+    rows : np.ndarray, shape (R, N)
+        C-contiguous int64 codes of the scores format the plan was built for.
+    order : np.ndarray, shape (Q, N)
+        int64 permutations; row r streams its keys in ``order[r % Q]`` (Q >= 1 when R >= 1).
+    overflow : dict, optional
+        Overflow counts per role are added here.
+
+    Returns
+    -------
+    np.ndarray
+        Codes of the variant's ``prob_t``, in the original key order.
+    """
+    out, counts = pick(plan.kernel, rows.size)(rows, order, *plan.args)
+    for role, n in zip(ROLES, counts.sum(axis=0).tolist(), strict=True):
+        count(overflow, role, n)
+    return out
+
+
+# ---------------------------------------------------------------------- plans
+_TABLE_LEN = 5 + 14  # ints of a table's parameters (_interp) in a flat parameter array
+
+
+def _interp(table: Table, x_t: FixedType, out_t: FixedType) -> tuple[np.ndarray, tuple]:
+    """``(values, params)`` of :func:`_table_one`: ``table.interp`` of ``x_t`` codes assigned
+    to ``out_t``."""
+    k, x0_raw, u_max, fb, values, shift_a = table.kernel_args(x_t)
+    s_t = table.sum_t
+    return values, (k, x0_raw, u_max, fb, shift_a,
+                    assign_params(s_t.frac_bits - out_t.frac_bits, s_t.width, out_t))
+
+
+def _common(sm, x_t: FixedType) -> tuple | None:
+    """``(recip ROM, (reciprocal, sum step, probability) params)`` shared by the RomSoftmax
+    kernels, or None if not fusable."""
+    exp_t, recip_t, prob_t = sm.exp_t, sm.recip_t, sm.prob_t
+    if (x_t.width > _WORD_BITS or recip_t.width > _SHIFT_DST_BITS
+            or exp_t.width + recip_t.width > _WORD_BITS):
+        return None
+    sp = sum_params(exp_t, sm.sum_t)
+    tab = sm.recip_table
+    k = tab.x_frac_bits
+    if sp is None or k + 1 > _WORD_BITS:
+        return None
+    e_shift = sm.sum_t.frac_bits + recip_t.frac_bits - tab.fmt.frac_bits
+    if tab.fmt.width + max(e_shift, 0) > _WORD_BITS - 1:  # the shifter word could saturate
+        return None
+    values, tp = _interp(tab, FixedType(k + 1, 1, False), tab.fmt)
+    recip = (k, tp, e_shift, assign_params(0, _WORD_BITS, recip_t))
+    prob = assign_params(exp_t.frac_bits + recip_t.frac_bits - prob_t.frac_bits,
+                         exp_t.width + recip_t.width, prob_t)
+    return values, (recip, sp, prob)
+
+
+def online_plan(sm, x_t: FixedType) -> Plan | None:
+    """Plan of an :class:`~vitaccel.units.softmax.OnlineSoftmax` for scores of ``x_t``."""
+    try:
+        common = _common(sm, x_t)
+        if common is None:
+            return None
+        s0, s0_ovf = assign_one(np.int64(1), assign_params(-sm.sum_t.frac_bits, 1, sm.sum_t))
+        ev, ep = _interp(sm.exp_table, sub_type(x_t, x_t), sm.exp_t)
+    except UsageError:
+        return None
+    rv, params = common
+    return Plan(_ONLINE, (ev, rv, flat_params(ep, *params, s0, s0_ovf)))
+
+
+def two_pass_plan(sm, x_t: FixedType) -> Plan | None:
+    """Plan of a :class:`~vitaccel.units.softmax.TwoPassSoftmax` for scores of ``x_t``."""
+    try:
+        common = _common(sm, x_t)
+        if common is None:
+            return None
+        ev, ep = _interp(sm.exp_table, sub_type(x_t, x_t), sm.exp_t)
+    except UsageError:
+        return None
+    rv, params = common
+    return Plan(_TWO_PASS, (ev, rv, flat_params(ep, *params)))
+
+
+def base2_plan(sm, x_t: FixedType) -> Plan | None:
+    """Plan of a :class:`~vitaccel.units.softmax.Base2Softmax` for scores of ``x_t``.
+
+    Also needs a signed ``z_t`` (whose integer max always fits ``max_type``), the product
+    ``x * log2(e)`` and ``z_t`` within 62 bits and ``exp_t`` within 60 (a shift destination).
+    """
+    z_t, exp_t, l_t = sm.z_t, sm.exp_t, sm.log2e_t
+    fz = z_t.frac_bits
+    if (not z_t.signed or z_t.width > _WORD_BITS or not 1 <= fz <= _SHIFT_DST_BITS
+            or x_t.width + l_t.width > _WORD_BITS or exp_t.width > _SHIFT_DST_BITS):
+        return None
+    try:
+        common = _common(sm, x_t)
+        if common is None:
+            return None
+        pv, pp = _interp(sm.pow2_table, FixedType(fz, 0, False), exp_t)
+        z = (assign_params(x_t.frac_bits + l_t.frac_bits - fz, x_t.width + l_t.width, z_t),
+             assign_params(0, _WORD_BITS, exp_t),
+             assign_params(exp_t.frac_bits - sm.sum_t.frac_bits, exp_t.width, sm.sum_t),
+             sm.log2e_raw, fz)
+    except UsageError:
+        return None
+    rv, params = common
+    return Plan(_BASE2, (pv, rv, flat_params(pp, *params, z)))
+
+
+# ------------------------------------------------------------- parameters per row
+@njit(cache=True)
+def _table_at(p, i):
+    """The :func:`_interp` parameters stored at ``p[i:]`` and the offset after them."""
+    c, j = cast_at(p, i + 5)
+    return (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], c), j
+
+
+@njit(cache=True)
+def _common_at(p, i):
+    """The :func:`_common` parameters (reciprocal, sum step, probability) at ``p[i:]``."""
+    tp, j = _table_at(p, i + 1)
+    r_c, j = cast_at(p, j + 1)
+    sp, j = sum_params_at(p, j)
+    prob, j = cast_at(p, j)
+    return (p[i], tp, p[i + 1 + _TABLE_LEN], r_c), sp, prob, j
+
+
+# -------------------------------------------------------------------- scalar parts
+@njit(cache=True, inline="always")
+def _table_one(v, values, p):
+    """``out_t(table.interp(v))`` with ``(values, p)`` from :func:`_interp`; returns (code,
+    overflow count)."""
+    k, x0_raw, u_max, fb, shift_a, c = p
+    y, o = assign_one(interp_one(v, k, x0_raw, u_max, fb, values, shift_a), c)
+    return y, int(o)
+
+
+@njit(cache=True, inline="always")
+def _recip_one(s, values, recip):
+    """:func:`~vitaccel.units.softmax.reciprocal` of one sum code: (code, table ovf, ovf)."""
+    k, tp, e_shift, r_c = recip
+    v = max(s, np.int64(1))
+    e = leading_one_one(v)
+    y, o1 = _table_one(shift_floor_one(v, k - e), values, tp)
+    r, o2 = assign_one(shift_floor_one(y, e_shift - e), r_c)
+    return r, o1, int(o2)
+
+
+@njit(cache=True, inline="always")
+def _pow2_one(z, c, fz, values, tp, w_c):
+    """exp_t code of ``2**(z - c)`` (Base2Softmax._pow2) and its overflow count (0 to 2)."""
+    w = (c << fz) - z
+    y, o1 = _table_one(w & ((np.int64(1) << fz) - 1), values, tp)
+    p, o2 = assign_one(shift_floor_one(y, -(w >> fz)), w_c)
+    return p, o1 + int(o2)
+
+
+@njit(cache=True, inline="always")
+def _store(row, z, exp, sum_, recip_table, recip, prob):
+    """Write one row's overflow counts in :data:`ROLES` order."""
+    row[_Z] = z
+    row[_EXP] = exp
+    row[_SUM] = sum_
+    row[_RT] = recip_table
+    row[_RECIP] = recip
+    row[_PROB] = prob
+
+
+# ---------------------------------------------------------------------- kernels
+def _online(x, order, ev, rv, params):
+    """OnlineSoftmax rows -> (probability codes, overflow counts per row and role)."""
+    rows, n = x.shape
+    out = np.empty_like(x)
+    cnt = np.zeros((rows, len(ROLES)), np.int64)
+    for r in prange(rows):
+        ep, i = _table_at(params, 0)
+        recip, sp, prob, i = _common_at(params, i)
+        o = order[r % order.shape[0]]
+        m = x[r, o[0]]
+        s = params[i]
+        c_exp = 0
+        c_sum = params[i + 1]
+        for k in range(1, n):
+            v = x[r, o[k]]
+            e, ov = _table_one(abs(v - m), ev, ep)
+            c_exp += ov
+            s, ov = sum_step(s, e, v > m, 0, sp)
+            c_sum += ov
+            m = max(m, v)
+        rc, c_rt, c_recip = _recip_one(s, rv, recip)
+        c_prob = 0
+        for j in range(n):
+            e, ov = _table_one(m - x[r, j], ev, ep)
+            c_exp += ov
+            pj, ovp = assign_one(e * rc, prob)
+            out[r, j] = pj
+            c_prob += int(ovp)
+        _store(cnt[r], 0, c_exp, c_sum, c_rt, c_recip, c_prob)
+    return out, cnt
+
+
+def _two_pass(x, order, ev, rv, params):
+    """TwoPassSoftmax rows -> (probability codes, overflow counts per row and role)."""
+    rows, n = x.shape
+    out = np.empty_like(x)
+    cnt = np.zeros((rows, len(ROLES)), np.int64)
+    for r in prange(rows):
+        ep, i = _table_at(params, 0)
+        recip, sp, prob, i = _common_at(params, i)
+        o = order[r % order.shape[0]]
+        m = x[r, 0]
+        for j in range(1, n):
+            m = max(m, x[r, j])
+        c_exp = 0
+        for j in range(n):  # exp(x - max), used by the sum and again by the probabilities
+            e, ov = _table_one(m - x[r, j], ev, ep)
+            out[r, j] = e
+            c_exp += ov
+        s = np.int64(0)
+        c_sum = 0
+        for k in range(n):
+            s, ov = sum_step(s, out[r, o[k]], False, 0, sp)
+            c_sum += ov
+        rc, c_rt, c_recip = _recip_one(s, rv, recip)
+        c_prob = 0
+        for j in range(n):
+            pj, ovp = assign_one(out[r, j] * rc, prob)
+            out[r, j] = pj
+            c_prob += int(ovp)
+        _store(cnt[r], 0, 2 * c_exp, c_sum, c_rt, c_recip, c_prob)
+    return out, cnt
+
+
+def _base2(x, order, pv, rv, params):
+    """Base2Softmax rows -> (probability codes, overflow counts per row and role)."""
+    rows, n = x.shape
+    out = np.empty_like(x)
+    cnt = np.zeros((rows, len(ROLES)), np.int64)
+    for r in prange(rows):
+        pp, i = _table_at(params, 0)
+        recip, sp, prob, i = _common_at(params, i)
+        z_c, i = cast_at(params, i)
+        w_c, i = cast_at(params, i)
+        s0_c, i = cast_at(params, i)
+        log2e, fz = params[i], params[i + 1]
+        o = order[r % order.shape[0]]
+        c_z = 0
+        for j in range(n):  # z, used by the stats and again by the probabilities
+            zj, ovz = assign_one(x[r, j] * log2e, z_c)
+            out[r, j] = zj
+            c_z += int(ovz)
+        zk = out[r, o[0]]
+        m = -shift_floor_one(-zk, -fz)  # the integer running max, ceil(z)
+        p, c_exp = _pow2_one(zk, m, fz, pv, pp, w_c)
+        s, ov0 = assign_one(p, s0_c)
+        c_sum = int(ov0)
+        for k in range(1, n):
+            zk = out[r, o[k]]
+            sh = max(-shift_floor_one(-zk, -fz) - m, 0)
+            m += sh
+            p, ov = _pow2_one(zk, m, fz, pv, pp, w_c)
+            c_exp += ov
+            s, ov = sum_step(s, p, False, sh, sp)
+            c_sum += ov
+        rc, c_rt, c_recip = _recip_one(s, rv, recip)
+        c_prob = 0
+        for j in range(n):
+            p, ov = _pow2_one(out[r, j], m, fz, pv, pp, w_c)
+            c_exp += ov
+            pj, ovp = assign_one(p * rc, prob)
+            out[r, j] = pj
+            c_prob += int(ovp)
+        _store(cnt[r], 2 * c_z, c_exp, c_sum, c_rt, c_recip, c_prob)
+    return out, cnt
+
+
+def _compiled(func) -> tuple:
+    """Serial and parallel compilations of ``func``, cached apart.
+
+    Numba names a cache entry after the function and its line, not the ``parallel`` flag, so
+    two compilations of one function would load each other's code; the parallel one compiles
+    a renamed twin.
+    """
+    twin = types.FunctionType(func.__code__, func.__globals__, f"{func.__name__}_parallel")
+    twin.__qualname__ = twin.__name__
+    return njit(cache=True)(func), njit(parallel=True, cache=True)(twin)
+
+
+_ONLINE = _compiled(_online)
+_TWO_PASS = _compiled(_two_pass)
+_BASE2 = _compiled(_base2)
