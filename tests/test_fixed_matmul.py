@@ -272,3 +272,17 @@ def test_floor64_flags_and_codes_equal_the_exact_path(seed, dims, batch, x_shift
     slow = fixed_matmul(x, EDGE_ACT, w, EDGE_WGT, path="exact", **kw)
     np.testing.assert_array_equal(fast[0], slow[0])
     assert fast[1] == slow[1]
+
+
+def test_wrap_path_counts_products_that_wrap() -> None:
+    """AP_TRN/AP_WRAP products narrower than the product of the codes: a product that wraps
+    is an overflow even when the accumulator never leaves its range."""
+    x_t, w_t = FixedType(4, 3), FixedType(7, 4)
+    term_t, acc_t = FixedType.parse("ap_fixed<8,4>"), FixedType.parse("ap_fixed<16,6>")
+    x = np.array([[5], [7]])
+    w = np.array([[8, 32, 8]])  # 3.5 * 4.0 = 14 does not fit ap_fixed<8,4>
+    kw = dict(acc_t=acc_t, product_t=term_t, return_overflow=True)
+    wrap = fixed_matmul(x, x_t, w, w_t, path="wrap", **kw)
+    exact = fixed_matmul(x, x_t, w, w_t, path="exact", **kw)
+    np.testing.assert_array_equal(wrap[0], exact[0])
+    assert wrap[1] == exact[1] == 2

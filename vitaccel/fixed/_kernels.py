@@ -198,7 +198,7 @@ def _mm_wrap(
     when ``p_mode`` is 1: ``(p >> p_shift)`` wrapped to ``p_wrap_bits`` signed bits, i.e.
     ``AP_TRN``/``AP_WRAP``; when 2: with ``pcast``) are summed in int64 and wrapped at the end.
     With ``track`` the accumulator is wrapped after every step so that an out-of-range partial
-    sum can be flagged. Returns (codes, overflowed).
+    sum can be flagged, and a product that wraps is flagged too. Returns (codes, overflowed).
     """
     m_rows, k_len = x.shape
     n_cols = w.shape[1]
@@ -215,7 +215,10 @@ def _mm_wrap(
             for n in range(n_cols):
                 p = xv * w[k, n]
                 if p_mode == 1:
-                    p = ((p >> p_shift) << sh_p) >> sh_p
+                    t = p >> p_shift
+                    p = (t << sh_p) >> sh_p
+                    if track and p != t:
+                        fl[n] = True
                 elif p_mode == 2:
                     p, o = cast_one(p, pcast)
                     if o:
