@@ -7,6 +7,7 @@ its parameters are packed by :func:`cast_params`.
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -14,8 +15,9 @@ from numba import njit, prange
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
 __all__ = [
-    "add_assign", "cast_many", "cast_one", "cast_params", "cast_trn_wrap", "code_range", "mm_exact",
-    "mm_floor_flags", "mm_floor_sum", "mm_sat", "mm_wrap", "pick", "quantize_many",
+    "add_assign", "cast_many", "cast_one", "cast_params", "cast_trn_wrap", "code_range",
+    "compiled_pair", "mm_exact", "mm_floor_flags", "mm_floor_sum", "mm_sat", "mm_wrap", "pick",
+    "quantize_many",
 ]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
@@ -423,24 +425,33 @@ def code_range(a: np.ndarray) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def compiled_pair(func, fastmath: bool = False) -> tuple:
+    """Serial and parallel (``prange``) compilations of ``func``, for :func:`pick`.
+
+    Numba names an on-disk cache entry after the function's qualified name and line, not
+    its ``parallel`` flag, so two compilations of one function would load each other's
+    machine code; the parallel one therefore compiles a renamed twin.
+    """
+    twin = types.FunctionType(func.__code__, func.__globals__, f"{func.__name__}_parallel")
+    twin.__qualname__ = twin.__name__
+    return (njit(cache=True, fastmath=fastmath)(func),
+            njit(parallel=True, cache=True, fastmath=fastmath)(twin))
+
+
 PARALLEL_MIN_MACS = 1 << 18
 """Below this many multiply-accumulates a kernel runs on one thread: starting the thread pool
 costs more than it saves on small products (attention heads of small models)."""
 
-mm_exact = (njit(cache=True)(_mm_exact), njit(parallel=True, cache=True)(_mm_exact))
-mm_wrap = (njit(cache=True)(_mm_wrap), njit(parallel=True, cache=True)(_mm_wrap))
-mm_sat = (njit(cache=True)(_mm_sat), njit(parallel=True, cache=True)(_mm_sat))
-cast_many = (njit(cache=True)(_cast_many), njit(parallel=True, cache=True)(_cast_many))
-quantize_many = (njit(cache=True)(_quantize_many),
-                 njit(parallel=True, cache=True)(_quantize_many))
-add_assign = (njit(cache=True)(_add_assign), njit(parallel=True, cache=True)(_add_assign))
-cast_trn_wrap = (njit(cache=True)(_cast_trn_wrap),
-                 njit(parallel=True, cache=True)(_cast_trn_wrap))
+mm_exact = compiled_pair(_mm_exact)
+mm_wrap = compiled_pair(_mm_wrap)
+mm_sat = compiled_pair(_mm_sat)
+cast_many = compiled_pair(_cast_many)
+quantize_many = compiled_pair(_quantize_many)
+add_assign = compiled_pair(_add_assign)
+cast_trn_wrap = compiled_pair(_cast_trn_wrap)
 # fastmath only reorders the additions, which are exact in any order here
-mm_floor_flags = (njit(cache=True, fastmath=True)(_mm_floor_flags),
-                  njit(parallel=True, cache=True, fastmath=True)(_mm_floor_flags))
-mm_floor_sum = (njit(cache=True, fastmath=True)(_mm_floor_sum),
-                njit(parallel=True, cache=True, fastmath=True)(_mm_floor_sum))
+mm_floor_flags = compiled_pair(_mm_floor_flags, fastmath=True)
+mm_floor_sum = compiled_pair(_mm_floor_sum, fastmath=True)
 
 
 def pick(kernel: tuple, macs: int):

@@ -17,7 +17,6 @@ and every row reads its tuples back, so that the inner loops keep them in regist
 
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +24,7 @@ from numba import njit, prange
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, sub_type
-from vitaccel.fixed._kernels import pick
+from vitaccel.fixed._kernels import compiled_pair, pick
 from vitaccel.units._ops import count
 from vitaccel.units._running import (
     assign_one,
@@ -340,18 +339,6 @@ def _base2(x, order, pv, rv, params):
     return out, cnt
 
 
-def _compiled(func) -> tuple:
-    """Serial and parallel compilations of ``func``, cached apart.
-
-    Numba names a cache entry after the function and its line, not the ``parallel`` flag, so
-    two compilations of one function would load each other's code; the parallel one compiles
-    a renamed twin.
-    """
-    twin = types.FunctionType(func.__code__, func.__globals__, f"{func.__name__}_parallel")
-    twin.__qualname__ = twin.__name__
-    return njit(cache=True)(func), njit(parallel=True, cache=True)(twin)
-
-
-_ONLINE = _compiled(_online)
-_TWO_PASS = _compiled(_two_pass)
-_BASE2 = _compiled(_base2)
+_ONLINE = compiled_pair(_online)
+_TWO_PASS = compiled_pair(_two_pass)
+_BASE2 = compiled_pair(_base2)
