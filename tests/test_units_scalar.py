@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vitaccel.errors import UsageError
-from vitaccel.fixed import add_type, fixed_add
-from vitaccel.units._ops import add_assign, assign, leading_one, shift_floor
+from vitaccel.fixed import FixedType, Overflow, add_type, fixed_add
+from vitaccel.units._ops import add_assign, assign, leading_one, scale_pow2, shift_floor
 from vitaccel.units._scalar import leading_one_one, shift_floor_one
 
 _I64 = st.integers(-(2**63), 2**63 - 1)
@@ -58,3 +58,13 @@ def test_add_assign_equals_exact_sum_then_assignment(a_t, b_t, dst, seed, n):
     want = assign(dst, *fixed_add(a, a_t, b, b_t), want_ovf, "r")
     np.testing.assert_array_equal(got, want)
     assert got_ovf == want_ovf
+
+
+def test_scale_pow2_counts_a_saturated_shifter_word_as_an_overflow():
+    """A left shift beyond the shifter (word saturated at 2**61) is an overflow of ``dst``,
+    as in the C++ (a 64-bit word), not an error."""
+    dst = FixedType(16, 4, True, overflow=Overflow.SAT)
+    ovf: dict[str, int] = {}
+    out = scale_pow2(np.array([1, -1, 3]), FixedType(8, 8), np.array([70, 70, 1]), dst, ovf, "s")
+    np.testing.assert_array_equal(out, [dst.max_raw, dst.min_raw, 6 << 12])
+    assert ovf == {"s": 2}

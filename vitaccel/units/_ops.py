@@ -202,11 +202,13 @@ def scale_pow2(
     """Assign ``value(raw) * 2**k`` (per-element integer k) to ``dst`` through a barrel shifter.
 
     The shifter truncates (floor) to ``dst``'s fractional bits, whatever ``dst``'s rounding
-    mode; ``dst``'s overflow mode then applies. ``dst`` must be at most 60 bits wide.
-    C++: ``ap_int<62> w = shift(raw, k + F_dst - F_raw); dst.range() <- overflow(w)``.
+    mode; ``dst``'s overflow mode then applies. ``dst`` must be at most 60 bits wide. The
+    shifted word (saturated at +-2**61 by :func:`shift_floor`) is read as a 64-bit word with
+    ``dst``'s fractional bits, as the C++ does:
+    ``dst = ap_fixed<64, 64 - F_dst>(shift_floor(raw, k + F_dst - F_raw))``.
     """
     if dst.width > _SHIFT_WORD_BITS - 2:
         raise UsageError(f"{role}: format {dst} is wider than 60 bits; use a narrower format")
     word = shift_floor(raw, np.asarray(k, dtype=np.int64) + (dst.frac_bits - raw_t.frac_bits))
-    word_t = FixedType(_SHIFT_WORD_BITS, _SHIFT_WORD_BITS - dst.frac_bits, True)
+    word_t = FixedType(64, 64 - dst.frac_bits, True)
     return assign(dst, word, word_t, overflow, role)
