@@ -24,19 +24,13 @@ from typing import ClassVar
 import numpy as np
 
 from vitaccel.fixed import FixedType, fixed_add, fixed_mul, fixed_sub, sub_type
+from vitaccel.units import _gelu_kernels
+from vitaccel.units._fused import HALF_T, ONE_T, abs_type
 from vitaccel.units._ops import assign, int_codes, mul_assign
 from vitaccel.units._variant import Variant
 from vitaccel.units.tables import Table, gelu_delta_table, gelu_float, gelu_table, tanh_table
 
 __all__ = ["GELU", "DeltaTableGelu", "Gelu", "LutGelu", "TableGelu", "TanhGelu"]
-
-_ONE_T = FixedType(1, 1, False)  # the constant 1
-_HALF_T = FixedType(1, 0, False)  # the constant 0.5 (code 1)
-
-
-def _abs_type(x_t: FixedType) -> FixedType:
-    """Format holding |x| exactly (one more integer bit for a signed x)."""
-    return FixedType(x_t.width + 1, x_t.int_bits + 1, True) if x_t.signed else x_t
 
 
 def _select(
@@ -86,6 +80,10 @@ class Gelu(Variant):
 class TableGelu(Gelu):
     """GELU variants built on one interpolated ROM.
 
+    ``_reference_forward`` is each variant's definition, vectorised; ``_forward`` runs the
+    same datapath as one compiled pass per element (:mod:`vitaccel.units._gelu_kernels`,
+    proven equal by the tests) whenever its intermediates have int64 codes.
+
     Attributes
     ----------
     table_t, out_t : FixedType
@@ -134,7 +132,13 @@ class DeltaTableGelu(TableGelu):
             fraction_bits=self.interp_fraction_bits))
 
     def _forward(self, x, x_t, overflow):
-        abs_t = _abs_type(x_t)
+        y = _gelu_kernels.delta_table(self, x, x_t, overflow)
+        return self._reference_forward(x, x_t, overflow) if y is None else y
+
+    def _reference_forward(self, x: np.ndarray, x_t: FixedType,
+                           overflow: dict[str, int] | None) -> np.ndarray:
+        """The vectorised definition of the class docstring (the fused kernel's reference)."""
+        abs_t = abs_type(x_t)
         a = np.abs(x)
         beyond = self.table.offset(a, abs_t) == (self.table.size - 1) << self.table.fraction_bits
         relu = np.maximum(x, 0)
@@ -168,6 +172,11 @@ class LutGelu(TableGelu):
             fraction_bits=self.interp_fraction_bits))
 
     def _forward(self, x, x_t, overflow):
+        return _gelu_kernels.lut(self, x, x_t, overflow)
+
+    def _reference_forward(self, x: np.ndarray, x_t: FixedType,
+                           overflow: dict[str, int] | None) -> np.ndarray:
+        """The vectorised definition of the class docstring (the fused kernel's reference)."""
         tab = self.table
         pos = tab.position(x, x_t)
         above = pos >= (tab.size - 1) << tab.fraction_bits
@@ -227,6 +236,12 @@ class TanhGelu(TableGelu):
         return mul_assign(self.poly_t, a, a_t, b, b_t, overflow, "gelu.poly")
 
     def _forward(self, x, x_t, overflow):
+        y = _gelu_kernels.tanh(self, x, x_t, overflow)
+        return self._reference_forward(x, x_t, overflow) if y is None else y
+
+    def _reference_forward(self, x: np.ndarray, x_t: FixedType,
+                           overflow: dict[str, int] | None) -> np.ndarray:
+        """The vectorised definition of the class docstring (the fused kernel's reference)."""
         p_t, c_t = self.poly_t, self.const_t
         clip = int(math.floor(math.ldexp(self.poly_clip, x_t.frac_bits)))
         xc = np.clip(x, max(-clip, x_t.min_raw), min(clip, x_t.max_raw))
@@ -235,13 +250,13 @@ class TanhGelu(TableGelu):
         c2x3, c2x3_t = fixed_mul(np.int64(self.c2_raw), c_t, x3, p_t)
         v = assign(p_t, *fixed_add(xc, x_t, c2x3, c2x3_t), overflow, "gelu.poly")
         u = self._poly(np.int64(self.c1_raw), c_t, v, p_t, overflow)
-        mag = self.table.interp(np.abs(u), _abs_type(p_t), self.table_t, overflow=overflow,
+        mag = self.table.interp(np.abs(u), abs_type(p_t), self.table_t, overflow=overflow,
                                 role="gelu.table")
         th_t = sub_type(self.table_t, self.table_t)
         th = np.where(u < 0, -mag, mag)
-        onep, onep_t = fixed_add(np.int64(1), _ONE_T, th, th_t)
+        onep, onep_t = fixed_add(np.int64(1), ONE_T, th, th_t)
         prod, prod_t = fixed_mul(x, x_t, onep, onep_t)
-        half, half_t = fixed_mul(prod, prod_t, np.int64(1), _HALF_T)
+        half, half_t = fixed_mul(prod, prod_t, np.int64(1), HALF_T)
         return assign(self.out_t, half, half_t, overflow, "gelu.out")
 
 
