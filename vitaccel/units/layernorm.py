@@ -26,6 +26,9 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, fixed_add, fixed_mul, fixed_sub
+from vitaccel.units import _layernorm_kernels
+from vitaccel.units._fused import HALF_T, THREE_T
+from vitaccel.units._layernorm_kernels import RsqrtPlan
 from vitaccel.units._ops import (
     assign,
     div_assign,
@@ -40,8 +43,6 @@ from vitaccel.units.tables import Table, rsqrt_table
 
 __all__ = ["LAYERNORM", "FixedLayerNorm", "IsqrtLayerNorm", "LayerNorm", "RsqrtTableLayerNorm"]
 
-_HALF_T = FixedType(1, 0, False)  # the constant 0.5 (code 1)
-_THREE_T = FixedType(2, 2, False)  # the constant 3 (code 3)
 _WORD_BITS = 62
 
 
@@ -128,6 +129,10 @@ class FixedLayerNorm(LayerNorm):
     -----
     The division by D is exact, so a constant row (whose values ``mean_t`` holds) has
     ``mean = x``, ``xc = 0`` and gives ``out_t(beta)``.
+
+    ``_reference_forward`` is the definition, vectorised; ``forward`` runs the same datapath
+    as one compiled pass per call (:mod:`vitaccel.units._layernorm_kernels`, proven equal by
+    the tests) when the variant plans a fused rsqrt and every intermediate has int64 codes.
     """
 
     mean_t: FixedType
@@ -155,6 +160,15 @@ class FixedLayerNorm(LayerNorm):
     ) -> np.ndarray:
         """LayerNorm of codes x (..., D) with gamma, beta (D,); codes of ``out_t``."""
         x, g, b = checked_inputs(x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t)
+        plan = self._rsqrt_plan()
+        y = None if plan is None else _layernorm_kernels.forward(
+            self, plan, x, x_t, g, gamma_t, b, beta_t, overflow)
+        return self._reference_forward(x, x_t, g, gamma_t, b, beta_t, overflow) if y is None else y
+
+    def _reference_forward(self, x: np.ndarray, x_t: FixedType, g: np.ndarray,
+                           gamma_t: FixedType, b: np.ndarray, beta_t: FixedType,
+                           overflow: dict[str, int] | None) -> np.ndarray:
+        """The vectorised datapath of the module docstring on validated codes."""
         d = x.shape[-1]
         s1, s1_t = _exact_sum(x, x_t, d, "sum")
         mean = div_assign(self.mean_t, s1, s1_t, d, overflow, "layernorm.mean")[..., None]
@@ -176,6 +190,11 @@ class FixedLayerNorm(LayerNorm):
     def rsqrt(self, v_raw: np.ndarray, overflow: dict[str, int] | None = None) -> np.ndarray:
         """``rsqrt_t(1 / sqrt(v))`` for codes of ``var_t`` (non-positive v taken as one LSB)."""
         raise NotImplementedError
+
+    def _rsqrt_plan(self) -> RsqrtPlan | None:
+        """:meth:`rsqrt` as the fused kernel runs it; None (the default) keeps the vectorised
+        datapath."""
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,6 +243,9 @@ class RsqrtTableLayerNorm(FixedLayerNorm):
         t = self.rsqrt_table_t
         return FixedType(t.width + 1, t.int_bits + 1, False)
 
+    def _rsqrt_plan(self) -> RsqrtPlan | None:
+        return _layernorm_kernels.rsqrt_table_plan(self)
+
     def rsqrt(self, v_raw: np.ndarray, overflow: dict[str, int] | None = None) -> np.ndarray:
         v = np.maximum(int_codes(v_raw, self.var_t, "layernorm variance"), 1)
         fv = self.var_t.frac_bits
@@ -237,9 +259,9 @@ class RsqrtTableLayerNorm(FixedLayerNorm):
         for _ in range(self.newton_steps):
             y2 = mul_assign(n_t, y, tab_t, y, tab_t, overflow, "layernorm.rsqrt_table")
             h = mul_assign(n_t, m, m_t, y2, n_t, overflow, "layernorm.rsqrt_table")
-            c, c_t = fixed_sub(np.int64(3), _THREE_T, h, n_t)
+            c, c_t = fixed_sub(np.int64(3), THREE_T, h, n_t)
             yc, yc_t = fixed_mul(y, tab_t, c, c_t)
-            y = assign(tab_t, *fixed_mul(yc, yc_t, np.int64(1), _HALF_T), overflow,
+            y = assign(tab_t, *fixed_mul(yc, yc_t, np.int64(1), HALF_T), overflow,
                        "layernorm.rsqrt_table")
         return scale_pow2(y, tab_t, -(e2 >> 1), self.rsqrt_t, overflow, "layernorm.rsqrt")
 
@@ -276,6 +298,9 @@ class IsqrtLayerNorm(FixedLayerNorm):
                 f"layernorm variant 'isqrt': the radicand of {self.var_t} with "
                 f"{self.sqrt_t.frac_bits} root fraction bits exceeds 61 bits"
             )
+
+    def _rsqrt_plan(self) -> RsqrtPlan | None:
+        return _layernorm_kernels.isqrt_plan(self)
 
     def rsqrt(self, v_raw: np.ndarray, overflow: dict[str, int] | None = None) -> np.ndarray:
         v = np.maximum(int_codes(v_raw, self.var_t, "layernorm variance"), 0)

@@ -1,0 +1,223 @@
+"""The fused LayerNorm kernel equals the vectorised definition (``_reference_forward``) bit for
+bit, with the same overflow counts per role, for both fixed-point variants, every format, row
+shape and input (constant rows, variances above 1, D = 1, large D)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _fixed_oracle import codes, formats
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+import vitaccel.fixed._kernels as core_kernels
+from vitaccel.errors import UsageError
+from vitaccel.fixed import FixedType, Overflow, Rounding
+from vitaccel.units import _layernorm_kernels
+from vitaccel.units._fused import all_short
+from vitaccel.units.layernorm import (
+    IsqrtLayerNorm,
+    RsqrtTableLayerNorm,
+    _isqrt,
+    checked_inputs,
+)
+
+F = FixedType.parse
+EDGE = {
+    "mean_t": F("ap_fixed<32,10>"), "centered_t": F("ap_fixed<32,10>"),
+    "var_t": F("ap_ufixed<48,20>"), "rsqrt_t": F("ap_ufixed<32,11>"),
+    "norm_t": F("ap_fixed<32,8>"), "out_t": F("ap_fixed<32,10>"),
+}
+W16 = {
+    "mean_t": F("ap_fixed<24,10>"), "centered_t": F("ap_fixed<24,10>"),
+    "var_t": F("ap_ufixed<32,16>"), "rsqrt_t": F("ap_ufixed<24,11>"),
+    "norm_t": F("ap_fixed<24,8>"), "out_t": F("ap_fixed<24,8>"),
+}
+
+
+def compare(ln, x, x_t, g, g_t, b, b_t, parallel: bool) -> tuple[bool, dict[str, int], bool]:
+    """Compare the fused kernel (when it applies) and ``forward`` with the definition.
+
+    Returns (whether the fused kernel applied, the definition's overflow counts, whether it ran
+    the loops of short assignments).
+    """
+    want_ovf: dict[str, int] = {}
+    try:
+        want = ln._reference_forward(*_validated(x, x_t, g, g_t, b, b_t), want_ovf)
+    except UsageError:
+        with pytest.raises(UsageError):
+            ln.forward(x, x_t, g, g_t, b, b_t, {})
+        return False, {}, False
+    loops: list[bool] = []
+    with pytest.MonkeyPatch.context() as mp:
+        if parallel:  # the parallel compilation on small inputs
+            mp.setattr(core_kernels, "PARALLEL_MIN_MACS", 0)
+        mp.setattr(_layernorm_kernels, "all_short",  # record which element loops run
+                   lambda casts: loops.append(all_short(casts)) or loops[-1])
+        got_ovf: dict[str, int] = {}
+        xv, _, gv, _, bv, _ = _validated(x, x_t, g, g_t, b, b_t)
+        plan = ln._rsqrt_plan()
+        got = None if plan is None else _layernorm_kernels.forward(
+            ln, plan, xv, x_t, gv, g_t, bv, b_t, got_ovf)
+        fwd_ovf: dict[str, int] = {}
+        fwd = ln.forward(x, x_t, g, g_t, b, b_t, fwd_ovf)
+    np.testing.assert_array_equal(fwd, want)
+    assert fwd.dtype == np.int64 and fwd.shape == x.shape and fwd_ovf == want_ovf
+    if got is None:
+        return False, want_ovf, False
+    np.testing.assert_array_equal(got, want)
+    assert got_ovf == want_ovf
+    return True, want_ovf, loops[0]
+
+
+def _validated(x, x_t, g, g_t, b, b_t):
+    xv, gv, bv = checked_inputs(x, x_t, g, g_t, b, b_t)
+    return xv, x_t, gv, g_t, bv, b_t
+
+
+# ------------------------------------------------------------------------ strategies
+SHORT_ROUNDING = [Rounding.TRN, Rounding.RND]  # the modes of the kernels' short path
+SHORT_OVERFLOW = [Overflow.WRAP, Overflow.SAT]
+
+
+@st.composite
+def fmt(draw, widths, ints, signed: bool | None = None, short: bool = False) -> FixedType:
+    """A format with any rounding and an overflow mode allowed for its signedness (with
+    ``short``, only the modes of the short path: AP_TRN/AP_RND, AP_WRAP (N = 0)/AP_SAT)."""
+    s = draw(st.booleans()) if signed is None else signed
+    modes = SHORT_OVERFLOW if short else [m for m in Overflow if s or m is not Overflow.WRAP_SM]
+    o = draw(st.sampled_from(modes))
+    w = draw(widths)
+    wraps = o in (Overflow.WRAP, Overflow.WRAP_SM) and not short
+    n = draw(st.integers(0, min(w, 3))) if wraps else 0
+    r = draw(st.sampled_from(SHORT_ROUNDING if short else list(Rounding)))
+    return FixedType(w, draw(ints), s, r, o, n)
+
+
+@st.composite
+def variants(draw, short: bool):
+    """A LayerNorm variant with drawn role formats (rejected where the builder refuses)."""
+    unit = fmt(st.integers(6, 36), st.integers(-2, 14), short=short)
+    roles = {
+        "mean_t": draw(unit), "centered_t": draw(unit),
+        "var_t": draw(fmt(st.integers(6, 50), st.integers(-4, 24), short=short)),
+        "rsqrt_t": draw(fmt(st.sampled_from([34, 34, 60]).flatmap(lambda w: st.integers(6, w)),
+                            st.integers(-8, 14), short=short)),
+        "norm_t": draw(unit), "out_t": draw(fmt(st.integers(1, 40), st.integers(-6, 24),
+                                                 short=short)),
+        "eps": draw(st.sampled_from([1e-6, 1e-3, 0.5])),
+    }
+    try:
+        if draw(st.booleans()):
+            return IsqrtLayerNorm(**roles, sqrt_t=draw(fmt(st.integers(6, 34),
+                                                           st.integers(0, 16), short=short)))
+        signed = draw(st.booleans())  # the ROM holds [0.5, 1]
+        return RsqrtTableLayerNorm(
+            **roles, rsqrt_table_t=draw(fmt(st.integers(8, 24), st.just(1 + signed),
+                                            signed=signed, short=short)),
+            step_log2=draw(st.integers(-5, -3)), fraction_bits=draw(st.integers(6, 16)),
+            newton_steps=draw(st.integers(0, 2)))
+    except UsageError:
+        assume(False)
+
+
+@st.composite
+def rows(draw, x_t: FixedType) -> np.ndarray:
+    """Codes (..., D): random, constant, two-valued (variance above 1) and extreme rows."""
+    d = draw(st.one_of(st.sampled_from([1, 2, 3, 7, 16]), st.integers(1, 64),
+                       st.sampled_from([300, 1024])))
+    lead = draw(st.sampled_from([(1,), (3,), (2, 2)]))
+    spread = draw(st.sampled_from([1, 16, 1 << 12, x_t.max_raw]))
+    lo, hi = max(x_t.min_raw, -spread), min(x_t.max_raw, spread)
+    out = []
+    for _ in range(int(np.prod(lead))):
+        kind = draw(st.sampled_from(["random", "constant", "two", "extremes"]))
+        if kind == "constant":
+            out.append([draw(codes(x_t))] * d)
+        elif kind == "two":
+            a, c = draw(codes(x_t)), draw(codes(x_t))
+            out.append([a if i % 2 else c for i in range(d)])
+        elif kind == "extremes":
+            pool = st.sampled_from([x_t.min_raw, x_t.max_raw, 0])
+            out.append(draw(st.lists(pool, min_size=d, max_size=d)))
+        else:
+            out.append(draw(st.lists(st.integers(lo, hi), min_size=d, max_size=d)))
+    return np.array(out, dtype=np.int64).reshape(*lead, d)
+
+
+# ------------------------------------------------------------------------ equivalence
+@settings(max_examples=250, deadline=None)
+@given(data=st.data())
+def test_fused_forward_equals_definition(data) -> None:
+    short = data.draw(st.booleans())
+    ln = data.draw(variants(short))
+    w = data.draw(st.integers(4, 40))
+    x_t = data.draw(fmt(st.just(w), st.integers(-2, min(w, 16))))
+    x = data.draw(rows(x_t))
+    d = x.shape[-1]
+    g_t = data.draw(formats(max_width=20))
+    b_t = data.draw(formats(max_width=20))
+    g = np.array(data.draw(st.lists(codes(g_t), min_size=d, max_size=d)), dtype=np.int64)
+    b = np.array(data.draw(st.lists(codes(b_t), min_size=d, max_size=d)), dtype=np.int64)
+    applied, ovf, loops = compare(ln, x, x_t, g, g_t, b, b_t, data.draw(st.booleans()))
+    path = ("fused, short loops" if loops else "fused, general loops") if applied else "reference"
+    event(f"{ln.NAME}: {path}")
+    event("overflows: " + ", ".join(sorted(ovf)))
+
+
+@pytest.mark.parametrize("roles", [EDGE, W16], ids=["edge-moe", "w16a16"])
+@pytest.mark.parametrize("name", ["rsqrt_table", "isqrt"])
+def test_preset_formats_take_the_fused_path(name: str, roles: dict) -> None:
+    ln = (RsqrtTableLayerNorm(**roles, rsqrt_table_t=F("ap_ufixed<18,1>")) if name == "rsqrt_table"
+          else IsqrtLayerNorm(**roles, sqrt_t=F("ap_ufixed<24,12>")))
+    x_t, g_t, b_t = roles["mean_t"], F("ap_fixed<16,5>"), F("ap_fixed<16,-2>")
+    rng = np.random.default_rng(3)
+    x = np.floor(rng.normal(0, 1, (8, 197, 192)) * rng.choice([1e-3, 1, 40], (8, 197, 1))
+                 * 2.0**x_t.frac_bits).astype(np.int64)
+    x[0, 0] = x_t.max_raw  # constant rows
+    x[0, 1, ::2], x[0, 1, 1::2] = x_t.min_raw, x_t.max_raw  # the largest variance
+    g = rng.integers(g_t.min_raw, g_t.max_raw, 192, endpoint=True)
+    b = rng.integers(b_t.min_raw, b_t.max_raw, 192, endpoint=True)
+    assert x.size >= core_kernels.PARALLEL_MIN_MACS
+    applied, ovf, loops = compare(ln, x, x_t, g, g_t, b, b_t, parallel=False)
+    assert applied and loops and ovf  # the extreme rows overflow
+
+
+def test_wide_formats_fall_back_to_the_definition() -> None:
+    wide = dict(EDGE, centered_t=F("ap_fixed<40,10>"))  # xc * xc needs 80 bits
+    ln = RsqrtTableLayerNorm(**wide, rsqrt_table_t=F("ap_ufixed<18,1>"))
+    x_t, g_t = EDGE["mean_t"], F("ap_fixed<16,5>")
+    x = np.arange(12, dtype=np.int64).reshape(2, 6) << 20
+    g = np.full(6, 1 << 11)
+    assert _layernorm_kernels.forward(ln, ln._rsqrt_plan(), x, x_t, g, g_t, g, g_t, {}) is None
+    assert compare(ln, x, x_t, g, g_t, g, g_t, parallel=False) == (False, {}, False)
+    too_wide = FixedType(62, 10)  # the exact sum needs more than 63 bits: the definition raises
+    assert compare(ln, x, too_wide, g, g_t, g, g_t, parallel=False) == (False, {}, False)
+
+
+def test_saturated_shifter_word_counts_as_an_rsqrt_overflow() -> None:
+    tiny = dict(EDGE, var_t=F("ap_ufixed<52,2>"), centered_t=F("ap_fixed<24,2>"),
+                rsqrt_t=F("ap_ufixed<40,-20>"))  # 1/sqrt of a tiny variance: a huge left shift
+    ln = RsqrtTableLayerNorm(**tiny, rsqrt_table_t=F("ap_ufixed<18,1>"), eps=0.0)
+    x_t, g_t = F("ap_fixed<24,2>"), F("ap_fixed<16,5>")
+    x = np.array([[5, 5, 5, 5], [5, 6, 5, 6], [-3, 900, 4, 1]], dtype=np.int64)
+    g = np.full(4, 1 << 11)
+    applied, ovf, _ = compare(ln, x, x_t, g, g_t, g, g_t, parallel=False)
+    assert applied and ovf["layernorm.rsqrt"] == 3
+
+
+def test_empty_rows() -> None:
+    ln = RsqrtTableLayerNorm(**EDGE, rsqrt_table_t=F("ap_ufixed<18,1>"))
+    g_t = F("ap_fixed<16,5>")
+    out = ln.forward(np.zeros((0, 4), np.int64), EDGE["mean_t"], np.ones(4, np.int64), g_t,
+                     np.zeros(4, np.int64), g_t)
+    assert out.shape == (0, 4) and out.dtype == np.int64
+
+
+@given(st.lists(st.one_of(st.integers(0, 2**61), st.integers(0, 2**31).map(lambda r: r * r),
+                          st.integers(1, 2**31).map(lambda r: r * r - 1)), min_size=1,
+                max_size=20))
+def test_isqrt_one_equals_isqrt(values: list[int]) -> None:
+    v = np.array(values, dtype=np.int64)
+    got = np.array([_layernorm_kernels.isqrt_one(np.int64(a)) for a in v], dtype=np.int64)
+    np.testing.assert_array_equal(got, _isqrt(v))
