@@ -286,3 +286,19 @@ def test_wrap_path_counts_products_that_wrap() -> None:
     exact = fixed_matmul(x, x_t, w, w_t, path="exact", **kw)
     np.testing.assert_array_equal(wrap[0], exact[0])
     assert wrap[1] == exact[1] == 2
+
+
+@pytest.mark.parametrize("acc", ["ap_fixed<16,6>", "ap_ufixed<16,6>", "ap_fixed<24,14>"])
+@pytest.mark.parametrize("path", ["blas32", "blas64"])
+def test_blas_paths_wrap_like_the_sequential_wrap(acc, path) -> None:
+    """AP_WRAP accumulators that overflow (no overflow counts wanted): the BLAS total is
+    wrapped once at the end, which equals wrapping after every step; one and several K
+    chunks, stacked weights, a bias."""
+    rng = np.random.default_rng(5)
+    x_t, w_t, acc_t = FixedType(8, 4), FixedType(8, 2), FixedType.parse(acc)
+    for k in (40, 1300):
+        x = rng.integers(-128, 128, (3, 50, k))
+        w = rng.integers(-128, 128, (3, k, 7))
+        kw = dict(acc_t=acc_t, bias_raw=rng.integers(-100, 100, 7), bias_t=FixedType(10, 6))
+        np.testing.assert_array_equal(fixed_matmul(x, x_t, w, w_t, path=path, **kw),
+                                      fixed_matmul(x, x_t, w, w_t, path="exact", **kw))

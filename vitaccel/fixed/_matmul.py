@@ -43,6 +43,7 @@ from vitaccel.fixed._arith import add_type, mul_type
 from vitaccel.fixed._cast import cast_raw
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._kernels import (
+    blas_finish,
     cast_params,
     code_range,
     mm_exact,
@@ -168,30 +169,20 @@ def legal_paths(
     return paths
 
 
-def _wrap_codes(v: np.ndarray, fmt: FixedType) -> np.ndarray:
-    if fmt.width == 64:
-        return v
-    if fmt.signed:
-        sh = np.int64(64 - fmt.width)
-        return (v << sh) >> sh
-    return v & np.int64((1 << fmt.width) - 1)
-
-
 def _blas(x, w, chunk, dtype, acc0, shift, acc_t) -> np.ndarray:
     """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t``, the product via exact float BLAS
     (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N))."""
     k_len = x.shape[-1]
     xf, wf = x.astype(dtype), w.astype(dtype)
-    total = (xf[..., :chunk] @ wf[..., :chunk, :]).astype(np.int64)  # exact integers in float
-    for k0 in range(chunk, k_len, chunk):
-        total += (xf[..., k0 : k0 + chunk] @ wf[..., k0 : k0 + chunk, :]).astype(np.int64)
-    if shift:
-        total <<= np.int64(shift)
-    if acc0.any():
-        total += acc0
-    if total.size and (total.min() < acc_t.min_raw or total.max() > acc_t.max_raw):
-        total = _wrap_codes(total, acc_t)
-    return total
+    total = xf[..., :chunk] @ wf[..., :chunk, :]  # exact integers in float
+    if chunk < k_len:  # chunk sums are exact; their total is summed in int64
+        total = total.astype(np.int64)
+        for k0 in range(chunk, k_len, chunk):
+            total += (xf[..., k0 : k0 + chunk] @ wf[..., k0 : k0 + chunk, :]).astype(np.int64)
+    n_cols = total.shape[-1]
+    out = pick(blas_finish, total.size)(
+        np.ascontiguousarray(total).reshape(-1, n_cols), acc0, shift, acc_t.width, acc_t.signed)
+    return out.reshape(total.shape)
 
 
 def fixed_matmul(
