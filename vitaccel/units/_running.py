@@ -8,7 +8,8 @@ Per row, starting from ``s = s0`` and for keys ``k = start .. N-1`` in streaming
 
 Each ``sum_t(...)`` is an ap_fixed assignment of the exact value; overflowed assignments are
 counted. The numba kernel (its step :func:`sum_step` is shared with the fused softmax kernels)
-uses the fixed-point core's scalar assignment through :func:`assign_one` and is taken whenever
+uses the fixed-point core's scalar assignment through
+:func:`~vitaccel.units._fused.assign_one` and is taken whenever
 every exact intermediate fits 62 bits; the numpy loop is the same recurrence otherwise.
 """
 
@@ -17,42 +18,24 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from vitaccel.fixed import FixedType, Overflow, Rounding, add_type
-from vitaccel.fixed._kernels import cast_one, cast_params
+from vitaccel.fixed import FixedType, add_type
+from vitaccel.fixed._kernels import cast_params
+from vitaccel.units._fused import assign_one
 from vitaccel.units._ops import assign, count, mul_assign
 
 __all__ = [
-    "assign_one", "assign_params", "cast_at", "flat_params", "running_sum", "sum_params",
+    "assign_params", "cast_at", "flat_params", "running_sum", "sum_params",
     "sum_params_at", "sum_step",
 ]
 
 _ONE_T = FixedType(1, 1, False)
 _CAST_LEN = 14  # ints per packed assignment (vitaccel.fixed._kernels.cast_params)
-_TRN = list(Rounding).index(Rounding.TRN)  # codes of the modes in a packed assignment
-_WRAP = list(Overflow).index(Overflow.WRAP)
 
 
 def assign_params(shift: int, src_width: int, dst: FixedType) -> tuple:
     """:func:`~vitaccel.fixed._kernels.cast_params` as a tuple of int64 (compiled loops read a
     tuple without reference counting)."""
     return tuple(np.int64(v) for v in cast_params(shift, src_width, dst))
-
-
-@njit(cache=True, inline="always")
-def assign_one(raw, c):
-    """:func:`~vitaccel.fixed._kernels.cast_one` (the same code and overflow flag).
-
-    The ``AP_TRN``/``AP_WRAP`` (N = 0) assignment without a left shift, the one of the
-    Edge-MoE formats, is done inline (floor shift, range check, wrap) instead of through the
-    general rounding and overflow logic.
-    """
-    shift = c[0]
-    if shift >= 0 and c[4] == _TRN and c[5] == _WRAP and c[6] == 0:
-        t = raw >> min(shift, 63)
-        up = 64 - c[2]
-        code = ((t << up) >> up) if c[3] != 0 else (t & c[9])
-        return code, (t < c[7]) or (t > c[8])
-    return cast_one(raw, c)
 
 
 def sum_params(term_t: FixedType, sum_t: FixedType) -> tuple | None:
