@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, Overflow, add_type, fixed_add
-from vitaccel.units._ops import add_assign, assign, leading_one, scale_pow2, shift_floor
+from vitaccel.units._ops import (
+    add_assign,
+    assign,
+    leading_one,
+    mul_assign,
+    scale_pow2,
+    shift_floor,
+)
 from vitaccel.units._scalar import leading_one_one, shift_floor_one
 
 _I64 = st.integers(-(2**63), 2**63 - 1)
@@ -68,3 +75,13 @@ def test_scale_pow2_counts_a_saturated_shifter_word_as_an_overflow():
     out = scale_pow2(np.array([1, -1, 3]), FixedType(8, 8), np.array([70, 70, 1]), dst, ovf, "s")
     np.testing.assert_array_equal(out, [dst.max_raw, dst.min_raw, 6 << 12])
     assert ovf == {"s": 2}
+
+
+def test_mul_assign_refuses_a_64_bit_unsigned_reduction():
+    """Unsigned operands whose exact product is reduced into a 64-bit unsigned word (codes
+    beyond int64) are refused with the usage message, not an OverflowError."""
+    a_t = FixedType(33, 10, False)
+    dst = FixedType(50, 8, False)  # 20 integer + 42 fractional + 2 bits: ap_ufixed<64, 20>
+    a = np.array([a_t.max_raw])
+    with pytest.raises(UsageError, match="needs more than 64 bits"):
+        mul_assign(dst, a, a_t, a, a_t, {}, "m")

@@ -93,7 +93,7 @@ def mul_assign(
     int_bits = a_t.int_bits + b_t.int_bits
     shift = a_t.frac_bits + b_t.frac_bits - (dst.frac_bits + 1)
     red_t = FixedType(int_bits + dst.frac_bits + 2, int_bits, a_t.signed or b_t.signed)
-    if shift < 1 or red_t.width > 64:
+    if shift < 1 or not red_t.fits_int64:  # a 64-bit unsigned code does not fit int64
         raise UsageError(
             f"{role}: the product of {a_t} and {b_t} assigned to {dst} needs more than 64 "
             "bits; use narrower formats"
