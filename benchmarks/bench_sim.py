@@ -4,6 +4,11 @@ deit-tiny (224x224, 197 tokens, random weights) on one batch, under the w8a8, w1
 edge-moe precision presets. Prints the ratio per preset (targets: <= 2.0 for w8a8 and w16a16,
 <= 8.0 for edge-moe, whose per-product casts rule out BLAS shortcuts).
 
+It also prints the floor that exact BLAS arithmetic sets: the graph's products (linear,
+patch embedding, Q.K^T and A.V per head) as plain numpy float32 and float64 matmuls, over the
+same torch time. The w8a8 products fit float32's exact range (in K chunks), the w16a16 ones
+need float64.
+
 Usage: python benchmarks/bench_sim.py [--batch 8] [--repeats 3] [--model deit-tiny]
 """
 
@@ -27,6 +32,35 @@ def best_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def products(graph, batch: int) -> list[tuple[int, int, int, int]]:
+    """(stack, M, K, N) of every matrix product of the graph on ``batch`` images."""
+    out = []
+    for node in graph:
+        if node.op in ("linear", "patch_embed"):
+            n_out, k = node.params["weight"].raw.shape
+            tokens = graph.spec(node.name)[0][0]
+            out.append((1, batch * tokens, k, n_out))
+        elif node.op == "attention":
+            tokens = graph.spec(node.name)[0][0]
+            heads, hd = node.attrs["num_heads"], node.attrs["head_dim"]
+            out += [(batch * heads, tokens, hd, tokens), (batch * heads, tokens, tokens, hd)]
+    return out
+
+
+def blas_time(shapes: list[tuple[int, int, int, int]], dtype, repeats: int) -> float:
+    """Best time of the products as plain numpy matmuls in ``dtype``."""
+    rng = np.random.default_rng(1)
+    ops = [(rng.integers(-127, 128, (g, m, k)).astype(dtype),
+            rng.integers(-127, 128, (g, k, n)).astype(dtype)) for g, m, k, n in shapes]
+
+    def run() -> None:
+        for a, b in ops:
+            a @ b
+
+    run()
+    return best_time(run, repeats)
 
 
 def main() -> None:
@@ -56,6 +90,12 @@ def main() -> None:
         t_sim = best_time(lambda g=graph: simulate(g, x), args.repeats)
         t_torch = best_time(run_torch, args.repeats)
         print(f"{preset:<10} {t_sim:>8.3f} {t_torch:>8.3f} {t_sim / t_torch:>10.2f}")
+    shapes = products(graph, args.batch)
+    t_torch = best_time(run_torch, args.repeats)
+    for name, dtype in (("float32", np.float32), ("float64", np.float64)):
+        t = blas_time(shapes, dtype, args.repeats)
+        print(f"{'BLAS ' + name:<10} {t:>8.3f} {t_torch:>8.3f} {t / t_torch:>10.2f}"
+              "   (the products alone)")
 
 
 if __name__ == "__main__":
