@@ -20,7 +20,7 @@ from vitaccel.units._ops import count
 
 __all__ = [
     "CHUNK", "HALF_T", "ONE_T", "THREE_T", "abs_type", "add_counts", "all_short", "assign_one",
-    "assign_short", "cast_tuples", "exact_format", "is_short", "mul_fits",
+    "assign_params", "assign_short", "cast_tuples", "exact_format", "is_short", "mul_fits",
 ]
 
 CHUNK = 4096
@@ -74,7 +74,14 @@ def cast_tuples(pairs: Sequence[tuple[FixedType, FixedType]]) -> tuple[tuple[int
     """
     if not all(dst.fits_int64 for _, dst in pairs):
         return None
-    return tuple(cast_params(src.frac_bits - dst.frac_bits, src.width, dst) for src, dst in pairs)
+    return tuple(assign_params(src.frac_bits - dst.frac_bits, src.width, dst)
+                 for src, dst in pairs)
+
+
+def assign_params(shift: int, src_width: int, dst: FixedType) -> tuple:
+    """:func:`~vitaccel.fixed._kernels.cast_params` as a tuple of int64 for
+    :func:`assign_one` (compiled loops read a tuple without reference counting)."""
+    return tuple(np.int64(v) for v in cast_params(shift, src_width, dst))
 
 
 # cast_params' codes of the modes (their enumeration order)

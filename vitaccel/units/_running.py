@@ -19,23 +19,16 @@ import numpy as np
 from numba import njit
 
 from vitaccel.fixed import FixedType, add_type
-from vitaccel.fixed._kernels import cast_params
-from vitaccel.units._fused import assign_one
+from vitaccel.units._fused import assign_one, assign_params
 from vitaccel.units._ops import assign, count, mul_assign
 
 __all__ = [
-    "assign_params", "cast_at", "flat_params", "running_sum", "sum_params",
+    "cast_at", "flat_params", "running_sum", "sum_params",
     "sum_params_at", "sum_step",
 ]
 
 _ONE_T = FixedType(1, 1, False)
 _CAST_LEN = 14  # ints per packed assignment (vitaccel.fixed._kernels.cast_params)
-
-
-def assign_params(shift: int, src_width: int, dst: FixedType) -> tuple:
-    """:func:`~vitaccel.fixed._kernels.cast_params` as a tuple of int64 (compiled loops read a
-    tuple without reference counting)."""
-    return tuple(np.int64(v) for v in cast_params(shift, src_width, dst))
 
 
 def sum_params(term_t: FixedType, sum_t: FixedType) -> tuple | None:
@@ -61,8 +54,9 @@ def sum_params(term_t: FixedType, sum_t: FixedType) -> tuple | None:
 
 
 def flat_params(*parts: object) -> np.ndarray:
-    """Packed parameters (ints and nested tuples of :func:`assign_params`, :func:`sum_params`)
-    as one int64 array, in order.
+    """Packed parameters (ints and nested tuples of
+    :func:`~vitaccel.units._fused.assign_params`, :func:`sum_params`) as one int64 array, in
+    order.
 
     Numba's parallel loops take no tuple arguments, so a parallel kernel gets this array and
     reads its tuples back per work item with :func:`cast_at` and :func:`sum_params_at`.
@@ -82,7 +76,8 @@ def flat_params(*parts: object) -> np.ndarray:
 
 @njit(cache=True)
 def cast_at(p, i):
-    """The :func:`assign_params` tuple stored at ``p[i:i + 14]`` and the offset after it."""
+    """The :func:`~vitaccel.units._fused.assign_params` tuple stored at ``p[i:i + 14]`` and
+    the offset after it."""
     return (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6], p[i + 7],
             p[i + 8], p[i + 9], p[i + 10], p[i + 11], p[i + 12], p[i + 13]), i + _CAST_LEN
 

@@ -25,10 +25,9 @@ from numba import njit, prange
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, sub_type
 from vitaccel.fixed._kernels import compiled_pair, pick
-from vitaccel.units._fused import assign_one
+from vitaccel.units._fused import assign_one, assign_params
 from vitaccel.units._ops import count
 from vitaccel.units._running import (
-    assign_params,
     cast_at,
     flat_params,
     sum_params,
