@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from _fixed_oracle import codes, formats
+from _fused_cases import fmt
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -72,22 +73,6 @@ def compare(g, x: np.ndarray, x_t: FixedType, parallel: bool
 
 
 # ------------------------------------------------------------------------ strategies
-SHORT_ROUNDING = [Rounding.TRN, Rounding.RND]  # the modes of the kernels' short path
-SHORT_OVERFLOW = [Overflow.WRAP, Overflow.SAT]
-
-
-@st.composite
-def fmt(draw, widths, ints, signed: bool | None = None, short: bool = False) -> FixedType:
-    """A format with any rounding and an overflow mode allowed for its signedness (with
-    ``short``, only the modes of the short path: AP_TRN/AP_RND, AP_WRAP (N = 0)/AP_SAT)."""
-    s = draw(st.booleans()) if signed is None else signed
-    modes = SHORT_OVERFLOW if short else [m for m in Overflow if s or m is not Overflow.WRAP_SM]
-    o = draw(st.sampled_from(modes))
-    w = draw(widths)
-    wraps = o in (Overflow.WRAP, Overflow.WRAP_SM) and not short
-    n = draw(st.integers(0, min(w, 3))) if wraps else 0
-    r = draw(st.sampled_from(SHORT_ROUNDING if short else list(Rounding)))
-    return FixedType(w, draw(ints), s, r, o, n)
 
 
 def code_of(value: float, t: FixedType) -> int:
