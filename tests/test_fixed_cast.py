@@ -138,6 +138,19 @@ def test_cast_rejects_codes_outside_the_source_format() -> None:
         FixedType(16, 6).cast(np.array([0.5]), FixedType(8, 3))
 
 
+def test_identity_cast_copies_unless_told_not_to() -> None:
+    src, dst = FixedType(8, 3), FixedType(12, 7)  # every code of src is a code of dst
+    a = np.arange(-128, 128, dtype=np.int64)
+    kept, n = dst.cast(a, src, return_overflow=True, copy=False)
+    assert kept is a and n == 0
+    fresh = dst.cast(a, src)
+    np.testing.assert_array_equal(fresh, a)
+    assert not np.shares_memory(fresh, a)
+    rounded = FixedType(8, 4).cast(a, src, copy=False)  # not an identity: always new codes
+    assert not np.shares_memory(rounded, a)
+    np.testing.assert_array_equal(rounded, a >> 1)  # AP_TRN: one fraction bit fewer
+
+
 def test_to_float_is_exact_within_53_bits() -> None:
     fmt = FixedType(20, 4)
     raws = np.arange(fmt.min_raw, fmt.max_raw + 1, 997, dtype=np.int64)

@@ -47,7 +47,7 @@ def _all_paths(x, x_t, w, w_t, **kw):
     w_r = (int(w.min()), int(w.max())) if w.size else (0, 0)
     acc_t = kw["acc_t"]
     acc0 = (0, 0)
-    if kw.get("bias_raw") is not None:
+    if kw.get("bias_raw") is not None and len(kw["bias_raw"]):
         cast = acc_t.cast(kw["bias_raw"], kw["bias_t"])
         acc0 = (int(cast.min()), int(cast.max()))
     legal = legal_paths(x_r, w_r, acc0, w.shape[0], x_t, w_t, acc_t, kw.get("product_t"), True)
@@ -302,3 +302,25 @@ def test_blas_paths_wrap_like_the_sequential_wrap(acc, path) -> None:
         kw = dict(acc_t=acc_t, bias_raw=rng.integers(-100, 100, 7), bias_t=FixedType(10, 6))
         np.testing.assert_array_equal(fixed_matmul(x, x_t, w, w_t, path=path, **kw),
                                       fixed_matmul(x, x_t, w, w_t, path="exact", **kw))
+
+
+@pytest.mark.parametrize("product", [True, False])
+@pytest.mark.parametrize("k_len, n_cols", [(0, 3), (4, 0), (0, 0)])
+def test_empty_inner_or_output_dimension_on_every_path(k_len, n_cols, product) -> None:
+    """K = 0 leaves the (cast) bias; N = 0 an empty result (a reshape must not guess -1)."""
+    act, wgt = FixedType.parse("ap_fixed<32,10>"), FixedType.parse("ap_fixed<16,2>")
+    if not product:  # w8a8: full-precision products into a wide accumulator
+        act, wgt = FixedType(8, 4), FixedType(8, -2)
+    acc_t = FixedType(40, 10) if not product else act
+    kw = dict(acc_t=acc_t, product_t=act if product else None,
+              bias_raw=np.arange(n_cols, dtype=np.int64), bias_t=wgt)
+    x = np.ones((2, 5, k_len), np.int64)
+    w = np.ones((k_len, n_cols), np.int64)
+    results = _all_paths(x[0], act, w, wgt, **kw)
+    assert ("floor64" if product else "blas32") in results
+    for path in results:
+        raw, n = fixed_matmul(x, act, w, wgt, path=path, return_overflow=True, **kw)
+        assert raw.shape == (2, 5, n_cols) and n == 0, path
+        if k_len == 0:
+            np.testing.assert_array_equal(raw, np.broadcast_to(acc_t.cast(kw["bias_raw"], wgt),
+                                                               raw.shape), err_msg=path)

@@ -254,8 +254,12 @@ _COMPILED_MIN_SIZE = 1 << 12
 assignment, proven equal by the tests), smaller ones by the vectorised numpy code."""
 
 
-def cast_raw(raw: object, src: FixedType, dst: FixedType) -> tuple[np.ndarray, np.ndarray]:
-    """Assign codes of ``src`` to ``dst``; returns (codes, per-element overflow mask)."""
+def cast_raw(raw: object, src: FixedType, dst: FixedType, copy: bool = True,
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Assign codes of ``src`` to ``dst``; returns (codes, per-element overflow mask).
+
+    ``copy=False``: an identity assignment may return the validated int64 ``raw`` itself.
+    """
     if not isinstance(src, FixedType):
         raise UsageError(f"cast: src must be a FixedType, got {src!r}")
     a = as_raw(raw, src, "cast raw")
@@ -264,7 +268,8 @@ def cast_raw(raw: object, src: FixedType, dst: FixedType) -> tuple[np.ndarray, n
         # AP_SAT_SYM treats its most negative code as an overflow
         low = dst.min_raw + 1 if dst.overflow is Overflow.SAT_SYM and dst.signed else dst.min_raw
         if shift == 0 and low <= src.min_raw and src.max_raw <= dst.max_raw:
-            return a.copy(), np.zeros(a.shape, bool)  # every code of src is a code of dst
+            # every code of src is a code of dst
+            return (a.copy() if copy else a), np.zeros(a.shape, bool)
         if a.size >= _COMPILED_MIN_SIZE:  # one compiled pass instead of numpy temporaries
             flat = np.ascontiguousarray(a).ravel()
             if (dst.rounding is Rounding.TRN and dst.overflow is Overflow.WRAP

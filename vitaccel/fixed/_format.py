@@ -291,7 +291,8 @@ class FixedType:
             return np.ldexp(flat, -self.frac_bits)
         return np.ldexp(r.astype(np.float64), -self.frac_bits)
 
-    def cast(self, raw: object, src: FixedType, *, return_overflow: bool = False):
+    def cast(self, raw: object, src: FixedType, *, return_overflow: bool = False,
+             copy: bool = True):
         """Assign codes of format ``src`` to this format (``ap_fixed`` ``operator=``).
 
         The exact source value is rounded with this format's rounding mode, then the overflow
@@ -307,6 +308,9 @@ class FixedType:
             Also return how many elements' rounded value was outside this format's range (for
             ``AP_SAT_SYM`` with a signed source, the code ``min_raw`` counts too: it is
             saturated to ``-max_raw``).
+        copy : bool
+            False: when every code of ``src`` is a code of this format at the same scale, the
+            int64 codes are returned without a copy (they may be ``raw`` itself).
 
         Returns
         -------
@@ -316,5 +320,5 @@ class FixedType:
         """
         from vitaccel.fixed._cast import cast_raw
 
-        out, ovf = cast_raw(raw, src, self)
+        out, ovf = cast_raw(raw, src, self, copy=copy)
         return (out, int(np.count_nonzero(ovf))) if return_overflow else out

@@ -15,7 +15,7 @@ from numba import njit, prange
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
 __all__ = [
-    "add_assign", "blas_finish", "cast_many", "cast_one", "cast_params", "cast_trn_wrap",
+    "abs_row_sums", "add_assign", "cast_many", "cast_one", "cast_params", "cast_trn_wrap",
     "code_range", "compiled_pair", "mm_exact", "mm_floor_flags", "mm_floor_sum", "mm_sat",
     "mm_wrap", "pick", "quantize_many",
 ]
@@ -390,21 +390,6 @@ def _quantize_many(x, frac_bits, c):
     return out, flags
 
 
-def _blas_finish(total, acc0, shift, width, signed):
-    """``(int(total) << shift) + acc0`` wrapped to ``width`` bits (two's complement when
-    ``signed``): the end of a BLAS product, ``total`` (R, N) holding exact integers (float or
-    int64); codes already in range are unchanged by the wrap."""
-    rows, n_cols = total.shape
-    out = np.empty((rows, n_cols), np.int64)
-    up = 64 - width
-    mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
-    for i in prange(rows):
-        for j in range(n_cols):
-            v = (np.int64(total[i, j]) << shift) + acc0[j]
-            out[i, j] = ((v << up) >> up) if signed else (v & mask)
-    return out
-
-
 def _cast_trn_wrap(raw, shift, width, signed, lo, hi):
     """``AP_TRN`` / ``AP_WRAP`` (N = 0) assignment: floor by ``2**shift`` (a left shift when
     negative; the caller guarantees it cannot leave int64), then wrap to ``width`` bits."""
@@ -430,6 +415,17 @@ def _range(flat):
         lo = min(lo, v)
         hi = max(hi, v)
     return lo, hi
+
+
+def _abs_row_sums(x):
+    """``sum_k |x[r, k]|`` of a 2-D int64 array, per row, in float64 (one pass, no temporary)."""
+    out = np.empty(x.shape[0])
+    for r in prange(x.shape[0]):
+        s = 0.0
+        for k in range(x.shape[1]):
+            s += abs(x[r, k])
+        out[r] = s
+    return out
 
 
 def code_range(a: np.ndarray) -> tuple[int, int]:
@@ -464,7 +460,7 @@ cast_many = compiled_pair(_cast_many)
 quantize_many = compiled_pair(_quantize_many)
 add_assign = compiled_pair(_add_assign)
 cast_trn_wrap = compiled_pair(_cast_trn_wrap)
-blas_finish = compiled_pair(_blas_finish)
+abs_row_sums = compiled_pair(_abs_row_sums, fastmath=True)
 # fastmath only reorders the additions, which are exact in any order here
 mm_floor_flags = compiled_pair(_mm_floor_flags, fastmath=True)
 mm_floor_sum = compiled_pair(_mm_floor_sum, fastmath=True)

@@ -41,9 +41,10 @@ from threadpoolctl import ThreadpoolController
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
 from vitaccel.fixed._cast import cast_raw
+from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._kernels import (
-    blas_finish,
+    abs_row_sums,
     cast_params,
     code_range,
     mm_exact,
@@ -169,9 +170,9 @@ def legal_paths(
     return paths
 
 
-def _blas(x, w, chunk, dtype, acc0, shift, acc_t) -> np.ndarray:
-    """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t``, the product via exact float BLAS
-    (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N))."""
+def _blas(x, w, chunk, dtype, acc0, shift, acc_t, epilogue) -> np.ndarray:
+    """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t`` (then ``epilogue``), the product via
+    exact float BLAS (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N))."""
     k_len = x.shape[-1]
     xf, wf = x.astype(dtype), w.astype(dtype)
     total = xf[..., :chunk] @ wf[..., :chunk, :]  # exact integers in float
@@ -180,8 +181,9 @@ def _blas(x, w, chunk, dtype, acc0, shift, acc_t) -> np.ndarray:
         for k0 in range(chunk, k_len, chunk):
             total += (xf[..., k0 : k0 + chunk] @ wf[..., k0 : k0 + chunk, :]).astype(np.int64)
     n_cols = total.shape[-1]
-    out = pick(blas_finish, total.size)(
-        np.ascontiguousarray(total).reshape(-1, n_cols), acc0, shift, acc_t.width, acc_t.signed)
+    rows = int(np.prod(total.shape[:-1]))
+    out = finish_codes(np.ascontiguousarray(total).reshape(rows, n_cols), acc_t, epilogue,
+                       acc0=acc0, shift=shift)
     return out.reshape(total.shape)
 
 
@@ -197,6 +199,7 @@ def fixed_matmul(
     bias_t: FixedType | None = None,
     return_overflow: bool = False,
     path: str | None = None,
+    epilogue: Epilogue | None = None,
 ):
     """Fixed-point ``x @ w`` accumulated as the hardware does (see the module docstring).
 
@@ -223,11 +226,16 @@ def fixed_matmul(
     path : str, optional
         Force one of ``PATHS`` (tests and benchmarks); a BLAS or ``"wrap"`` path that is not
         provably exact for these inputs is refused.
+    epilogue : Epilogue, optional
+        Write-back fused into the product's last pass (2-D ``w`` only): the result is assigned
+        to ``epilogue.out_t`` and a residual added (:mod:`vitaccel.fixed._epilogue`); its
+        overflows are counted in ``epilogue.overflow``, not in ``n_overflow``.
 
     Returns
     -------
     raw : np.ndarray of int64, shape (..., M, N)
-        Codes of ``acc_t``; with ``return_overflow``: ``(raw, n_overflow)``.
+        Codes of ``acc_t`` (of ``epilogue.out_t`` with an epilogue); with
+        ``return_overflow``: ``(raw, n_overflow)``.
     """
     x, x_lo, x_hi = _codes(x_raw, x_t, "x_raw")
     w, w_lo, w_hi = _codes(w_raw, w_t, "w_raw")
@@ -239,6 +247,8 @@ def fixed_matmul(
             "fixed_matmul: expected x (..., M, K) and w (K, N), or x (B, M, K) and w (B, K, N), "
             f"got shapes {x.shape} and {w.shape}"
         )
+    if epilogue is not None and w.ndim != 2:
+        raise UsageError("fixed_matmul: an epilogue needs a 2-D w (K, N)")
     for name, fmt in (("acc_t", acc_t), ("product_t", product_t)):
         if fmt is not None and not (isinstance(fmt, FixedType) and fmt.fits_int64):
             raise UsageError(
@@ -300,43 +310,49 @@ def fixed_matmul(
     small = rows * k_len * n_cols < _BLAS_THREADED_MACS and chosen.startswith("blas")
     with _one_blas_thread() if small else contextlib.nullcontext():
         out, n_ovf = _dispatch(x, w, chosen, legal[chosen], acc0, ovf0, mt, st, product_t,
-                               acc_t, return_overflow, k_len, n_cols)
+                               acc_t, return_overflow, k_len, n_cols,
+                               max(-x_lo, x_hi), max(-w_lo, w_hi), epilogue)
     return (out, n_ovf) if return_overflow else out
 
 
 def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
-              k_len, n_cols):
-    """Run the chosen path on one (x, w) pair or on each item of a batch of them."""
+              k_len, n_cols, x_abs, w_abs, epilogue):
+    """Run the chosen path on one (x, w) pair or on each item of a batch of them (with the
+    epilogue, if any, for a 2-D w)."""
     if chosen == "floor64":  # one compiled call for the whole batch
         lead = x.shape[:-1]
-        x3 = x.reshape(-1, *x.shape[-2:]) if w.ndim == 3 else x.reshape(1, -1, k_len)
+        rows = int(np.prod(lead))
+        x3 = x if w.ndim == 3 else x.reshape(1, rows, k_len)
         w3 = w if w.ndim == 3 else w[None]
         pt = mt if product_t is None else product_t
-        out, n_ovf = _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, return_overflow)
+        out, n_ovf = _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, return_overflow, x_abs, w_abs)
+        if epilogue is not None:
+            out = finish_codes(out.reshape(rows, n_cols), acc_t, epilogue)
         return out.reshape(*lead, n_cols), n_ovf
     if chosen.startswith("blas") and w.ndim == 3:  # one stacked BLAS call for the batch
         return _execute(chosen, chunk, x, w, acc0, ovf0, mt, st, product_t, acc_t,
-                        return_overflow)
+                        return_overflow, None)
     if w.ndim == 2:
         rows = int(np.prod(x.shape[:-1]))
         out, n_ovf = _execute(chosen, chunk, x.reshape(rows, k_len), w, acc0, ovf0, mt, st,
-                              product_t, acc_t, return_overflow)
+                              product_t, acc_t, return_overflow, epilogue)
         return out.reshape(*x.shape[:-1], n_cols), n_ovf
     parts = [_execute(chosen, chunk, xi, wi, acc0, ovf0, mt, st, product_t, acc_t,
-                      return_overflow) for xi, wi in zip(x, w, strict=True)]
+                      return_overflow, None) for xi, wi in zip(x, w, strict=True)]
     out = np.stack([o for o, _ in parts]) if parts else np.empty((0, *x.shape[1:-1], n_cols),
                                                                   np.int64)
     return out, sum(n for _, n in parts)
 
 
-def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow):
+def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
+             epilogue):
     """Run path ``chosen`` on x2 (M, K) @ w (K, N) (BLAS paths: also stacked (G, M, K) @
-    (G, K, N)); returns (codes, overflowed outputs)."""
+    (G, K, N)), then the epilogue (2-D only); returns (codes, overflowed accumulators)."""
     pt = mt if product_t is None else product_t
     if chosen.startswith("blas"):
         dtype = np.float32 if chosen == "blas32" else np.float64
         shift = acc_t.frac_bits - mt.frac_bits
-        out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t)
+        out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t, epilogue)
         # only the bias assignment can overflow: once per output row
         return out, int(np.count_nonzero(ovf0)) * int(np.prod(x2.shape[:-1]))
     if chosen == "wrap":
@@ -356,11 +372,14 @@ def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_
             x2, w, acc0, ovf0, product_t is not None, pcast, acast,
             st.frac_bits - acc_t.frac_bits, st.frac_bits - pt.frac_bits,
         )
+    if epilogue is not None:
+        out = finish_codes(out, acc_t, epilogue)
     return out, int(np.count_nonzero(flags))
 
 
-def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track):
-    """The ``floor64`` path on stacked products x3 (G, M, K) @ w3 (G, K, N).
+def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs):
+    """The ``floor64`` path on stacked products x3 (G, M, K) @ w3 (G, K, N); ``x_abs`` and
+    ``w_abs`` are the largest magnitudes of their codes.
 
     Overflow flags: rows whose partial sums provably stay in range (bound ``|acc0| +
     (|x| @ |w|) * 2**-s + K``, in accumulator LSBs; first with ``|w|`` replaced by its
@@ -374,7 +393,7 @@ def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track):
         x3, wf, 2.0**-shift, a0, d_mul, acc_t.width, acc_t.signed)
     n_ovf = int(np.count_nonzero(ovf0)) * x3.shape[0] * x3.shape[1]
     if track and x3.size and w3.size:
-        for g, m in _floor_suspects(x3, w3, wf, acc0, shift, d_mul, pt, acc_t):
+        for g, m in _floor_suspects(x3, wf, acc0, shift, d_mul, pt, acc_t, x_abs * w_abs):
             args = (2.0**-shift, d_mul, float(pt.min_raw), float(pt.max_raw),
                     float(acc_t.min_raw), float(acc_t.max_raw))
             flags = pick(mm_floor_flags, m.size * x3.shape[2] * w3.shape[2])(
@@ -383,15 +402,16 @@ def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track):
     return out, n_ovf
 
 
-def _floor_suspects(x3, w3, wf, acc0, shift, d_mul, pt, acc_t):
-    """(g, rows) pairs of the floor64 product that might overflow (see :func:`_run_floor`)."""
-    term_abs = (max(int(np.abs(x3).max()) * int(np.abs(w3).max()), 0) >> shift) + 1
+def _floor_suspects(x3, wf, acc0, shift, d_mul, pt, acc_t, prod_abs):
+    """(g, rows) pairs of the floor64 product that might overflow (see :func:`_run_floor`);
+    ``prod_abs`` bounds the magnitude of every exact product."""
+    term_abs = (prod_abs >> shift) + 1
     limit = min(acc_t.max_raw, -acc_t.min_raw - 1)
     if term_abs > min(pt.max_raw, -pt.min_raw - 1):
         return [(g, np.arange(x3.shape[1])) for g in range(x3.shape[0])]
     a0 = float(np.abs(acc0).max()) if acc0.size else 0.0
-    k_len = w3.shape[1]
-    row_abs = np.abs(x3).sum(axis=2, dtype=np.float64)
+    k_len = wf.shape[1]
+    row_abs = pick(abs_row_sums, x3.size)(x3.reshape(-1, k_len)).reshape(x3.shape[:2])
     coarse = a0 + (row_abs * np.abs(wf).max(axis=(1, 2))[:, None] * 2.0**-shift
                    + k_len) * d_mul
     out = []

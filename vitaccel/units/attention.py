@@ -150,7 +150,7 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
     ctx = _av(probs.reshape(b * heads, t, t), p_t,
               np.ascontiguousarray(v.reshape(b * heads, t, hd)), a_t, node, order, overflow)
     ctx = ctx.reshape(b, heads, t, hd).transpose(0, 2, 1, 3).reshape(b, t, heads * hd)
-    out, n = node.fmt.cast(ctx, node.attrs["acc_t"], return_overflow=True)
+    out, n = node.fmt.cast(ctx, node.attrs["acc_t"], return_overflow=True, copy=False)
     overflow["out"] = overflow.get("out", 0) + int(n)
     return out
 

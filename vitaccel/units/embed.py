@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vitaccel.fixed import FixedType, fixed_add
+from vitaccel.fixed._epilogue import Epilogue
 from vitaccel.ir import Node
 from vitaccel.units.linear import matmul_rows
 
@@ -23,10 +24,7 @@ def patch_simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
                    overflow: dict[str, int]) -> np.ndarray:
     """Bit-exact patch embedding: pixels (B, C, H, W) -> tokens (B, patches, D)."""
     cols = im2col(inputs[0], node.attrs["patch_size"])
-    acc = matmul_rows(cols, fmts[0], node, overflow)
-    out, n = node.fmt.cast(acc, node.attrs["acc_t"], return_overflow=True)
-    overflow["out"] = overflow.get("out", 0) + int(n)
-    return out
+    return matmul_rows(cols, fmts[0], node, overflow, epilogue=Epilogue(node.fmt, overflow))
 
 
 def patch_reference(node: Node, inputs: list[np.ndarray]) -> np.ndarray:

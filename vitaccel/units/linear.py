@@ -24,6 +24,7 @@ import numpy as np
 from scipy.special import erf
 
 from vitaccel.fixed import FixedType, fixed_matmul
+from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.ir import Node
 from vitaccel.units._ops import add_assign
 from vitaccel.units.shiftadd import shift_linear
@@ -33,9 +34,10 @@ __all__ = ["simulate", "reference", "matmul_rows"]
 
 def matmul_rows(
     x: np.ndarray, x_t: FixedType, node: Node, overflow: dict[str, int], weight: str = "weight",
-    bias: str = "bias",
+    bias: str = "bias", epilogue: Epilogue | None = None,
 ) -> np.ndarray:
-    """Accumulate ``bias + x @ weight.T`` in the node's accumulator format.
+    """Accumulate ``bias + x @ weight.T`` in the node's accumulator format (then, with an
+    ``epilogue``, assign it to the output format and add a residual in the same pass).
 
     Parameters
     ----------
@@ -46,11 +48,13 @@ def matmul_rows(
         ``attrs["product_t"]`` (None: full-precision products).
     overflow : dict
         Counter of overflowed values by role; ``"accum"`` is incremented here.
+    epilogue : Epilogue, optional
+        Write-back fused into the last pass over the result.
 
     Returns
     -------
     np.ndarray
-        Raw codes (..., out) in ``node.attrs["acc_t"]``.
+        Raw codes (..., out) in ``node.attrs["acc_t"]`` (in ``epilogue.out_t`` with one).
     """
     w, b = node.params[weight], node.params[bias]
     lead = x.shape[:-1]
@@ -60,11 +64,13 @@ def matmul_rows(
             node.params["shift_exp"].raw, acc_t=node.attrs["acc_t"],
             term_t=node.attrs["product_t"], bias_raw=b.raw, bias_t=b.fmt, return_overflow=True,
         )
+        if epilogue is not None:
+            acc = finish_codes(acc, node.attrs["acc_t"], epilogue)
     else:
         acc, n = fixed_matmul(
             x.reshape(-1, x.shape[-1]), x_t, w.raw.T, w.fmt,
             acc_t=node.attrs["acc_t"], product_t=node.attrs["product_t"],
-            bias_raw=b.raw, bias_t=b.fmt, return_overflow=True,
+            bias_raw=b.raw, bias_t=b.fmt, return_overflow=True, epilogue=epilogue,
         )
     overflow["accum"] = overflow.get("accum", 0) + int(n)
     return acc.reshape(*lead, w.shape[0])
@@ -72,7 +78,7 @@ def matmul_rows(
 
 def _cast(raw: np.ndarray, src: FixedType, dst: FixedType, overflow: dict[str, int],
           role: str) -> np.ndarray:
-    out, n = dst.cast(raw, src, return_overflow=True)
+    out, n = dst.cast(raw, src, return_overflow=True, copy=False)
     overflow[role] = overflow.get(role, 0) + int(n)
     return out
 
@@ -80,13 +86,14 @@ def _cast(raw: np.ndarray, src: FixedType, dst: FixedType, overflow: dict[str, i
 def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
              overflow: dict[str, int]) -> np.ndarray:
     """Bit-exact linear engine on a batch: inputs[0] (B, T, in), inputs[1] residual (B, T, out)."""
-    y = matmul_rows(inputs[0], fmts[0], node, overflow)
-    y_t: FixedType = node.attrs["acc_t"]
     gelu = node.attrs["gelu"]
-    if gelu is not None:
-        y = gelu.forward(y, y_t, overflow=overflow)
-        y_t = gelu.out_t
-    y = _cast(y, y_t, node.fmt, overflow, "out")
+    if gelu is None:  # accumulator -> output -> residual sum in the product's last pass
+        res = (inputs[1], fmts[1]) if node.attrs["residual"] else ()
+        return matmul_rows(inputs[0], fmts[0], node, overflow,
+                           epilogue=Epilogue(node.fmt, overflow, *res))
+    y = matmul_rows(inputs[0], fmts[0], node, overflow)
+    y = gelu.forward(y, node.attrs["acc_t"], overflow=overflow)
+    y = _cast(y, gelu.out_t, node.fmt, overflow, "out")
     if node.attrs["residual"]:
         y = add_assign(node.fmt, y, node.fmt, inputs[1], fmts[1], overflow, "residual")
     return y

@@ -16,7 +16,7 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
     variant = node.attrs["variant"]
     g, b = node.params["gamma"], node.params["beta"]
     y = variant.forward(inputs[0], fmts[0], g.raw, g.fmt, b.raw, b.fmt, overflow=overflow)
-    out, n = node.fmt.cast(y, variant.out_t, return_overflow=True)
+    out, n = node.fmt.cast(y, variant.out_t, return_overflow=True, copy=False)
     overflow["out"] = overflow.get("out", 0) + int(n)
     return out
 

@@ -1,0 +1,162 @@
+"""The end of a linear product in one compiled pass: the accumulator's last step, the
+assignment to the output format and a residual add.
+
+For every output element (the linear engine's write-back)::
+
+    acc = acc_t(total * 2**shift + acc0)     # BLAS paths only: exact total, bias, wrap
+    y = out_t(acc)                           # assignment to the output format
+    y = out_t(y + residual)                  # with a residual (exact sum, then assignment)
+
+Each step is the ``ap_fixed`` assignment of :func:`vitaccel.fixed._kernels.cast_one`; the
+unfused definition (:meth:`FixedType.cast`, :func:`vitaccel.fixed.fixed_add`) gives the same
+bits and is used where an intermediate needs more than 62 bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import prange
+
+from vitaccel.errors import UsageError
+from vitaccel.fixed._arith import add_type, fixed_add
+from vitaccel.fixed._cast import as_raw, cast_raw
+from vitaccel.fixed._format import FixedType, Overflow
+from vitaccel.fixed._kernels import cast_one, cast_params, compiled_pair, pick
+
+__all__ = ["Epilogue", "finish_codes"]
+
+_WORD_BITS = 62  # widest exact sum the fused kernel forms in int64
+
+
+@dataclass(frozen=True, eq=False)
+class Epilogue:
+    """Write-back of a linear product (see the module docstring).
+
+    Attributes
+    ----------
+    out_t : FixedType
+        Output format: the accumulator is assigned to it, and so is the residual sum.
+    overflow : dict
+        Overflowed values are added under ``"out"`` (assignment) and ``"residual"`` (sum).
+    residual : np.ndarray, optional
+        Codes of ``residual_t`` with the shape of the product's result.
+    residual_t : FixedType, optional
+        Format of ``residual`` (required with it).
+    """
+
+    out_t: FixedType
+    overflow: dict[str, int]
+    residual: np.ndarray | None = None
+    residual_t: FixedType | None = None
+
+    def __post_init__(self) -> None:
+        if (self.residual is None) != (self.residual_t is None):
+            raise UsageError("Epilogue: residual and residual_t must be given together")
+
+
+def _count(overflow: dict[str, int], role: str, n: int) -> None:
+    # the output role is always reported (as the units' assignments do), the residual when hit
+    if n or role == "out":
+        overflow[role] = overflow.get(role, 0) + int(n)
+
+
+def _is_identity(src: FixedType, dst: FixedType) -> bool:
+    low = dst.min_raw + 1 if dst.overflow is Overflow.SAT_SYM and dst.signed else dst.min_raw
+    return (src.frac_bits == dst.frac_bits and low <= src.min_raw
+            and src.max_raw <= dst.max_raw)
+
+
+def _finish(total, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r, do_res,
+            c_res):
+    """One pass over ``total`` (R, N): with ``finish`` the BLAS end (``(int(total) << shift)
+    + acc0`` wrapped to ``width`` bits), else ``total`` holds accumulator codes; then the
+    output assignment (``do_out``) and the residual sum ``(y << s_y) + (res << s_r)``
+    assigned by ``c_res`` (``do_res``). Returns (codes, #out overflows, #residual overflows).
+    """
+    rows, n_cols = total.shape
+    out = np.empty((rows, n_cols), np.int64)
+    up = 64 - width
+    mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
+    n_out = 0
+    n_res = 0
+    for i in prange(rows):
+        for j in range(n_cols):
+            if finish:
+                v = (np.int64(total[i, j]) << shift) + acc0[j]
+                v = ((v << up) >> up) if signed else (v & mask)
+            else:
+                v = np.int64(total[i, j])
+            if do_out:
+                v, f = cast_one(v, c_out)
+                n_out += np.int64(f)
+            if do_res:
+                v, f = cast_one((v << s_y) + (res[i, j] << s_r), c_res)
+                n_res += np.int64(f)
+            out[i, j] = v
+    return out, n_out, n_res
+
+
+finish_kernel = compiled_pair(_finish)
+_NO_RESIDUAL = np.zeros((1, 1), np.int64)
+_NO_CAST = cast_params(0, 1, FixedType(1, 1))
+
+
+def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None, *,
+                 acc0: np.ndarray | None = None, shift: int = 0) -> np.ndarray:
+    """The write-back of a (R, N) product.
+
+    Parameters
+    ----------
+    total : np.ndarray, shape (R, N)
+        With ``acc0``: exact integer sums of the products (float or int64) in units of
+        ``2**-shift`` accumulator LSBs, still to be shifted, biased by the ``acc0`` codes
+        (N,) and wrapped to ``acc_t``; without: accumulator codes of ``acc_t``.
+    epilogue : Epilogue, optional
+        Output assignment and residual add; None: the codes of ``acc_t`` are returned.
+
+    Returns
+    -------
+    np.ndarray of int64, shape (R, N)
+        Codes of ``epilogue.out_t`` (or of ``acc_t``).
+    """
+    rows, n_cols = total.shape
+    finish = acc0 is not None
+    a0 = acc0 if finish else np.zeros(n_cols, np.int64)
+    run = pick(finish_kernel, total.size)
+    if epilogue is None:
+        out, _, _ = run(total, finish, a0, shift, acc_t.width, acc_t.signed, False,
+                        _NO_CAST, _NO_RESIDUAL, 0, 0, False, _NO_CAST)
+        return out
+    out_t = epilogue.out_t
+    if not out_t.fits_int64:
+        raise UsageError(f"Epilogue: out_t must fit int64 codes, got {out_t}")
+    do_out = not _is_identity(acc_t, out_t)
+    c_out = cast_params(acc_t.frac_bits - out_t.frac_bits, acc_t.width, out_t)
+    res, res_t = epilogue.residual, epilogue.residual_t
+    sum_t = add_type(out_t, res_t) if res is not None else None
+    if res is not None:
+        res = as_raw(res, res_t, "Epilogue residual")
+        if res.size != total.size:
+            raise UsageError(
+                f"Epilogue: residual has {res.size} values, the product has {total.size}")
+    if sum_t is None or sum_t.width <= _WORD_BITS:
+        r2 = _NO_RESIDUAL if res is None else np.ascontiguousarray(res, np.int64).reshape(
+            rows, n_cols)
+        c_res = (_NO_CAST if sum_t is None else
+                 cast_params(sum_t.frac_bits - out_t.frac_bits, sum_t.width, out_t))
+        s_y = 0 if sum_t is None else sum_t.frac_bits - out_t.frac_bits
+        s_r = 0 if sum_t is None else sum_t.frac_bits - res_t.frac_bits
+        out, n_out, n_res = run(total, finish, a0, shift, acc_t.width, acc_t.signed, do_out,
+                                c_out, r2, s_y, s_r, sum_t is not None, c_res)
+        _count(epilogue.overflow, "out", n_out)
+        _count(epilogue.overflow, "residual", n_res)
+        return out
+    acc = finish_codes(total, acc_t, None, acc0=acc0, shift=shift) if finish else total
+    y, ovf = cast_raw(acc, acc_t, out_t)
+    _count(epilogue.overflow, "out", int(np.count_nonzero(ovf)))
+    s, s_t = fixed_add(y, out_t, res.reshape(rows, n_cols), res_t)
+    y, ovf = cast_raw(s, s_t, out_t)
+    _count(epilogue.overflow, "residual", int(np.count_nonzero(ovf)))
+    return y
