@@ -17,13 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, fixed_add
+from vitaccel.fixed._assign import all_short, assign_one, assign_params, assign_short
 from vitaccel.fixed._cast import as_raw, cast_raw
 from vitaccel.fixed._format import FixedType, Overflow
-from vitaccel.fixed._kernels import cast_one, cast_params, compiled_pair, pick
+from vitaccel.fixed._kernels import compiled_pair, pick
 
 __all__ = ["Epilogue", "finish_codes"]
 
@@ -68,39 +69,74 @@ def _is_identity(src: FixedType, dst: FixedType) -> bool:
             and src.max_raw <= dst.max_raw)
 
 
-def _finish(total, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r, do_res,
-            c_res):
-    """One pass over ``total`` (R, N): with ``finish`` the BLAS end (``(int(total) << shift)
-    + acc0`` wrapped to ``width`` bits), else ``total`` holds accumulator codes; then the
-    output assignment (``do_out``) and the residual sum ``(y << s_y) + (res << s_r)``
-    assigned by ``c_res`` (``do_res``). Returns (codes, #out overflows, #residual overflows).
-    """
-    rows, n_cols = total.shape
-    out = np.empty((rows, n_cols), np.int64)
-    up = 64 - width
-    mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
-    n_out = 0
-    n_res = 0
-    for i in prange(rows):
-        for j in range(n_cols):
+def _row_loop(assign):
+    """The write-back of one row with the assignment function ``assign``."""
+
+    @njit
+    def row(total, i, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r,
+            do_res, c_res, out):
+        up = 64 - width
+        mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
+        n_out = 0
+        n_res = 0
+        for j in range(total.shape[1]):
             if finish:
                 v = (np.int64(total[i, j]) << shift) + acc0[j]
                 v = ((v << up) >> up) if signed else (v & mask)
             else:
                 v = np.int64(total[i, j])
             if do_out:
-                v, f = cast_one(v, c_out)
-                n_out += np.int64(f)
+                v, f = assign(v, c_out)
+                n_out += f
             if do_res:
-                v, f = cast_one((v << s_y) + (res[i, j] << s_r), c_res)
-                n_res += np.int64(f)
+                v, f = assign((v << s_y) + (res[i, j] << s_r), c_res)
+                n_res += f
             out[i, j] = v
-    return out, n_out, n_res
+        return n_out, n_res
+
+    return row
+
+
+_ROW_SHORT, _ROW_ANY = _row_loop(assign_short), _row_loop(assign_one)
+
+
+def _finish(total, short, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r,
+            do_res, c_res, out, counts):
+    """One pass over ``total`` (R, N) into ``out``: with ``finish`` the BLAS end
+    (``(int(total) << shift) + acc0`` wrapped to ``width`` bits), else ``total`` holds
+    accumulator codes; then the output assignment (``do_out``) and the residual sum
+    ``(y << s_y) + (res << s_r)`` assigned by ``c_res`` (``do_res``). ``short``: both
+    assignments take :func:`assign_short`. Overflow counts per row go to ``counts`` (R, 2).
+    """
+    for i in prange(total.shape[0]):
+        if short:
+            counts[i, 0], counts[i, 1] = _ROW_SHORT(
+                total, i, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r,
+                do_res, c_res, out)
+        else:
+            counts[i, 0], counts[i, 1] = _ROW_ANY(
+                total, i, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r,
+                do_res, c_res, out)
 
 
 finish_kernel = compiled_pair(_finish)
 _NO_RESIDUAL = np.zeros((1, 1), np.int64)
-_NO_CAST = cast_params(0, 1, FixedType(1, 1))
+_NO_CAST = assign_params(0, 1, FixedType(1, 1))
+
+
+def _run(total, finish, acc0, shift, acc_t, c_out, res, s_y, s_r, c_res):
+    """:func:`_finish` on ``total`` (R, N); ``c_out`` / ``c_res`` None: no such assignment.
+    Returns (codes, #out overflows, #residual overflows)."""
+    rows, n_cols = total.shape
+    out = np.empty((rows, n_cols), np.int64)
+    counts = np.zeros((rows, 2), np.int64)
+    casts = [c for c in (c_out, c_res) if c is not None]
+    pick(finish_kernel, total.size)(
+        total, all_short(casts), finish, acc0, shift, acc_t.width, acc_t.signed,
+        c_out is not None, _NO_CAST if c_out is None else c_out, res, s_y, s_r,
+        c_res is not None, _NO_CAST if c_res is None else c_res, out, counts)
+    n_out, n_res = counts.sum(axis=0).tolist()
+    return out, n_out, n_res
 
 
 def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None, *,
@@ -124,16 +160,13 @@ def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None,
     rows, n_cols = total.shape
     finish = acc0 is not None
     a0 = acc0 if finish else np.zeros(n_cols, np.int64)
-    run = pick(finish_kernel, total.size)
     if epilogue is None:
-        out, _, _ = run(total, finish, a0, shift, acc_t.width, acc_t.signed, False,
-                        _NO_CAST, _NO_RESIDUAL, 0, 0, False, _NO_CAST)
-        return out
+        return _run(total, finish, a0, shift, acc_t, None, _NO_RESIDUAL, 0, 0, None)[0]
     out_t = epilogue.out_t
     if not out_t.fits_int64:
         raise UsageError(f"Epilogue: out_t must fit int64 codes, got {out_t}")
-    do_out = not _is_identity(acc_t, out_t)
-    c_out = cast_params(acc_t.frac_bits - out_t.frac_bits, acc_t.width, out_t)
+    c_out = (None if _is_identity(acc_t, out_t) else
+             assign_params(acc_t.frac_bits - out_t.frac_bits, acc_t.width, out_t))
     res, res_t = epilogue.residual, epilogue.residual_t
     sum_t = add_type(out_t, res_t) if res is not None else None
     if res is not None:
@@ -141,15 +174,16 @@ def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None,
         if res.size != total.size:
             raise UsageError(
                 f"Epilogue: residual has {res.size} values, the product has {total.size}")
-    if sum_t is None or sum_t.width <= _WORD_BITS:
-        r2 = _NO_RESIDUAL if res is None else np.ascontiguousarray(res, np.int64).reshape(
-            rows, n_cols)
-        c_res = (_NO_CAST if sum_t is None else
-                 cast_params(sum_t.frac_bits - out_t.frac_bits, sum_t.width, out_t))
-        s_y = 0 if sum_t is None else sum_t.frac_bits - out_t.frac_bits
-        s_r = 0 if sum_t is None else sum_t.frac_bits - res_t.frac_bits
-        out, n_out, n_res = run(total, finish, a0, shift, acc_t.width, acc_t.signed, do_out,
-                                c_out, r2, s_y, s_r, sum_t is not None, c_res)
+    if sum_t is None:
+        out, n_out, _ = _run(total, finish, a0, shift, acc_t, c_out, _NO_RESIDUAL, 0, 0, None)
+        _count(epilogue.overflow, "out", n_out)
+        return out
+    if sum_t.width <= _WORD_BITS:
+        out, n_out, n_res = _run(
+            total, finish, a0, shift, acc_t, c_out,
+            np.ascontiguousarray(res, np.int64).reshape(rows, n_cols),
+            sum_t.frac_bits - out_t.frac_bits, sum_t.frac_bits - res_t.frac_bits,
+            assign_params(sum_t.frac_bits - out_t.frac_bits, sum_t.width, out_t))
         _count(epilogue.overflow, "out", n_out)
         _count(epilogue.overflow, "residual", n_res)
         return out

@@ -5,12 +5,12 @@ exactly as the vectorised ``_reference_forward`` of :mod:`vitaccel.units.gelu` d
 compare the two), or None when an exact intermediate of that definition would not have int64
 codes; the caller then runs the vectorised definition. Inputs are validated int64 codes.
 
-Per element, every assignment is :func:`~vitaccel.units._fused.assign_one` (the exact
+Per element, every assignment is :func:`~vitaccel.fixed._assign.assign_one` (the exact
 :func:`~vitaccel.fixed._kernels.cast_one`) of the exact value, every exact add/sub aligns its
 operands' fractional bits by left shifts (as ``fixed_add`` does), every exact product is the
 product of the codes, and every ROM read is :func:`~vitaccel.units.tables.interp_one`. A
 kernel works in chunks of ``CHUNK`` elements (one row of overflow counts each) and runs the
-loop of :func:`~vitaccel.units._fused.assign_short` when every assignment allows it.
+loop of :func:`~vitaccel.fixed._assign.assign_short` when every assignment allows it.
 """
 
 from __future__ import annotations

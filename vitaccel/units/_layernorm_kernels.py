@@ -9,10 +9,10 @@ exact sum, the mean (the divider's ``2q + sticky`` code of
 ``1/sqrt`` (the variant's scalar twin, planned by :func:`rsqrt_table_plan` or
 :func:`isqrt_plan`), then normalisation, gamma and beta.
 
-Every assignment is :func:`~vitaccel.units._fused.assign_one` of the exact value; exact
+Every assignment is :func:`~vitaccel.fixed._assign.assign_one` of the exact value; exact
 adds/subs align fractional bits by left shifts (as ``fixed_add`` does), exact products are
 products of the codes. The two element loops of a row run
-:func:`~vitaccel.units._fused.assign_short` when all their assignments allow it.
+:func:`~vitaccel.fixed._assign.assign_short` when all their assignments allow it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Per row, starting from ``s = s0`` and for keys ``k = start .. N-1`` in streaming
 Each ``sum_t(...)`` is an ap_fixed assignment of the exact value; overflowed assignments are
 counted. The numba kernel (its step :func:`sum_step` is shared with the fused softmax kernels)
 uses the fixed-point core's scalar assignment through
-:func:`~vitaccel.units._fused.assign_one` and is taken whenever
+:func:`~vitaccel.fixed._assign.assign_one` and is taken whenever
 every exact intermediate fits 62 bits; the numpy loop is the same recurrence otherwise.
 """
 
@@ -55,7 +55,7 @@ def sum_params(term_t: FixedType, sum_t: FixedType) -> tuple | None:
 
 def flat_params(*parts: object) -> np.ndarray:
     """Packed parameters (ints and nested tuples of
-    :func:`~vitaccel.units._fused.assign_params`, :func:`sum_params`) as one int64 array, in
+    :func:`~vitaccel.fixed._assign.assign_params`, :func:`sum_params`) as one int64 array, in
     order.
 
     Numba's parallel loops take no tuple arguments, so a parallel kernel gets this array and
@@ -76,7 +76,7 @@ def flat_params(*parts: object) -> np.ndarray:
 
 @njit(cache=True)
 def cast_at(p, i):
-    """The :func:`~vitaccel.units._fused.assign_params` tuple stored at ``p[i:i + 14]`` and
+    """The :func:`~vitaccel.fixed._assign.assign_params` tuple stored at ``p[i:i + 14]`` and
     the offset after it."""
     return (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6], p[i + 7],
             p[i + 8], p[i + 9], p[i + 10], p[i + 11], p[i + 12], p[i + 13]), i + _CAST_LEN

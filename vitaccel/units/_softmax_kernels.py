@@ -4,7 +4,7 @@ Each kernel is the scalar form of a ROM softmax variant's vectorised definition 
 :mod:`vitaccel.units.softmax` (``probs(stats(scores))``): per row it streams the keys in the
 row's order (an index into the row, never a rearranged copy), keeps the max and the running
 sum, takes the reciprocal and writes every probability in the original key order. Every
-assignment is :func:`~vitaccel.units._fused.assign_one` of the exact int64 value, so a plan
+assignment is :func:`~vitaccel.fixed._assign.assign_one` of the exact int64 value, so a plan
 exists only when every intermediate fits 62 bits (the builders return None otherwise and the
 caller runs the vectorised definition). Overflows are counted per row and role and summed
 afterwards; the tests compare bits and counts with the vectorised definition.
