@@ -32,14 +32,11 @@ equivalence is proven for the actual data, and the fastest of them is used:
 
 from __future__ import annotations
 
-import contextlib
-import functools
-
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
+from vitaccel.fixed._blas import float_matmul
 from vitaccel.fixed._cast import cast_raw
 from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
@@ -75,20 +72,6 @@ def _codes(raw: object, fmt: FixedType, name: str) -> tuple[np.ndarray, int, int
             f"got values in [{lo}, {hi}]"
         )
     return np.ascontiguousarray(a, dtype=np.int64), lo, hi
-
-
-_BLAS_THREADED_MACS = 1 << 22
-"""Smaller float-BLAS products run on one BLAS thread: waking the BLAS thread pool for a
-single attention head costs more than the product itself on a small, shared machine."""
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()  # inspects the loaded BLAS libraries once
-
-
-def _one_blas_thread():
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _low_limit(fmt: FixedType) -> int:
@@ -175,11 +158,12 @@ def _blas(x, w, chunk, dtype, acc0, shift, acc_t, epilogue) -> np.ndarray:
     exact float BLAS (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N))."""
     k_len = x.shape[-1]
     xf, wf = x.astype(dtype), w.astype(dtype)
-    total = xf[..., :chunk] @ wf[..., :chunk, :]  # exact integers in float
+    total = float_matmul(xf[..., :chunk], wf[..., :chunk, :])  # exact integers in float
     if chunk < k_len:  # chunk sums are exact; their total is summed in int64
         total = total.astype(np.int64)
         for k0 in range(chunk, k_len, chunk):
-            total += (xf[..., k0 : k0 + chunk] @ wf[..., k0 : k0 + chunk, :]).astype(np.int64)
+            total += float_matmul(xf[..., k0 : k0 + chunk],
+                                  wf[..., k0 : k0 + chunk, :]).astype(np.int64)
     n_cols = total.shape[-1]
     rows = int(np.prod(total.shape[:-1]))
     out = finish_codes(np.ascontiguousarray(total).reshape(rows, n_cols), acc_t, epilogue,
@@ -306,12 +290,9 @@ def fixed_matmul(
             f"fixed_matmul: path {chosen!r} is not provably exact for these inputs "
             f"(exact paths: {list(legal)})"
         )
-    rows = int(np.prod(x.shape[-2 if w.ndim == 3 else 0:-1]))
-    small = rows * k_len * n_cols < _BLAS_THREADED_MACS and chosen.startswith("blas")
-    with _one_blas_thread() if small else contextlib.nullcontext():
-        out, n_ovf = _dispatch(x, w, chosen, legal[chosen], acc0, ovf0, mt, st, product_t,
-                               acc_t, return_overflow, k_len, n_cols,
-                               max(-x_lo, x_hi), max(-w_lo, w_hi), epilogue)
+    out, n_ovf = _dispatch(x, w, chosen, legal[chosen], acc0, ovf0, mt, st, product_t,
+                           acc_t, return_overflow, k_len, n_cols,
+                           max(-x_lo, x_hi), max(-w_lo, w_hi), epilogue)
     return (out, n_ovf) if return_overflow else out
 
 
@@ -419,7 +400,8 @@ def _floor_suspects(x3, wf, acc0, shift, d_mul, pt, acc_t, prod_abs):
         rows = np.nonzero(coarse[g] * (1 + 1e-12) + 1 > limit)[0]
         if rows.size:
             ax = np.abs(x3[g, rows]).astype(np.float64)
-            bound = np.abs(acc0) + (ax @ np.abs(wf[g]) * 2.0**-shift + k_len) * d_mul
+            bound = np.abs(acc0) + (float_matmul(ax, np.abs(wf[g])) * 2.0**-shift
+                                    + k_len) * d_mul
             rows = rows[(bound * (1 + 1e-12) + 1 > limit).any(axis=1)]
         if rows.size:
             out.append((g, rows))
