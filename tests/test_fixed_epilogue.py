@@ -10,8 +10,15 @@ from hypothesis import strategies as st
 from test_fixed_matmul import matmul_case
 
 from vitaccel.errors import UsageError
-from vitaccel.fixed import FixedType, Overflow, Rounding, add_type, fixed_add, fixed_matmul
-from vitaccel.fixed._epilogue import Epilogue
+from vitaccel.fixed import (
+    Epilogue,
+    FixedType,
+    Overflow,
+    Rounding,
+    add_type,
+    fixed_add,
+    fixed_matmul,
+)
 from vitaccel.fixed._matmul import legal_paths
 
 

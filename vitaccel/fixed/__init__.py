@@ -14,11 +14,13 @@ from vitaccel.fixed._arith import (
     sub_type,
     sum_type,
 )
+from vitaccel.fixed._epilogue import Epilogue
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._headers import ap_types_include_dir
 from vitaccel.fixed._matmul import fixed_matmul
 
 __all__ = [
+    "Epilogue",
     "FixedType",
     "Overflow",
     "Rounding",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vitaccel.fixed import FixedType, fixed_add
-from vitaccel.fixed._epilogue import Epilogue
+from vitaccel.fixed import Epilogue, FixedType, fixed_add
 from vitaccel.ir import Node
 from vitaccel.units.linear import matmul_rows
 

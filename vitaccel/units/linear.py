@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erf
 
-from vitaccel.fixed import FixedType, fixed_matmul
-from vitaccel.fixed._epilogue import Epilogue, finish_codes
+from vitaccel.fixed import Epilogue, FixedType, fixed_matmul
+from vitaccel.fixed._epilogue import finish_codes
 from vitaccel.ir import Node
 from vitaccel.units._ops import add_assign
 from vitaccel.units.shiftadd import shift_linear
