@@ -1,22 +1,25 @@
-"""Float BLAS products for the exact matmul paths, without OpenBLAS's spinning thread pool.
+"""Float BLAS products for the exact matmul paths, run on numba's own worker threads.
 
 After every multi-threaded call, OpenBLAS's worker threads busy-wait for new work (for up to
 ``2**28`` cycles by default), and on a small machine they starve the compiled kernels that
-run next: the whole deit-tiny w8a8 simulation took 1.7x longer with them
-(``benchmarks/bench_sim.py``). So BLAS here always runs on one BLAS thread per caller, and a
-large product is split by rows (or by stacked items) over a few Python worker threads (numpy
-releases the GIL in BLAS); idle workers sleep on a queue instead of spinning.
+run next; numba's OpenMP workers, spinning after each kernel, slow OpenBLAS's threads in
+turn. So BLAS runs on one BLAS thread per caller, and a large product is split by rows (or by
+stacked items) over numba's parallel loop, each part one single-threaded ``np.dot``: one pool
+of threads for every kernel. On deit-tiny (``benchmarks/bench_sim.py``) the w8a8 simulation
+took 1.7x longer with OpenBLAS's own threads, and 1.15x longer with a separate pool of Python
+worker threads.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot calls this BLAS: load it first)
 from threadpoolctl import ThreadpoolController
+
+from vitaccel.fixed._kernels import compiled_pair
 
 __all__ = ["float_matmul"]
 
@@ -29,16 +32,21 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()  # inspects the loaded BLAS libraries once
 
 
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+def _row_parts(a, b, out, bounds):
+    """``out[lo:hi] = a[lo:hi] @ b`` for each consecutive pair of ``bounds`` (2-D, C order)."""
+    for p in numba.prange(bounds.size - 1):
+        lo, hi = bounds[p], bounds[p + 1]
+        out[lo:hi] = np.dot(a[lo:hi], b)
 
 
-def _workers() -> ThreadPoolExecutor:
-    """The worker pool of this process (a forked child starts its own)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS,
-                                                 thread_name_prefix="vitaccel-blas"))
-    return _pool[1]
+def _items(a, b, out):
+    """``out[g] = a[g] @ b[g]`` for every item of a stack (3-D, C order)."""
+    for g in numba.prange(a.shape[0]):
+        out[g] = np.dot(a[g], b[g])
+
+
+_ROWS = compiled_pair(_row_parts)
+_ITEMS = compiled_pair(_items)
 
 
 def float_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -50,19 +58,19 @@ def float_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     if a.ndim == 3 and a.shape[0] == 1:
         return float_matmul(a[0], b[0])[None]
-    out = np.empty((*a.shape[:-1], b.shape[-1]), np.result_type(a, b))
-    m_rows, k_len = a.shape[-2:]
-    n_parts = min(numba.get_num_threads(), a.shape[0] if a.ndim == 3 else m_rows)
+    dtype = np.result_type(a, b)
+    out = np.empty((*a.shape[:-1], b.shape[-1]), dtype)
+    if out.size == 0 or a.shape[-1] == 0:
+        out[...] = 0
+        return out
+    a = np.ascontiguousarray(a, dtype)
+    b = np.ascontiguousarray(b, dtype)
+    parallel = out.size * a.shape[-1] >= _SPLIT_MACS and numba.get_num_threads() > 1
     with _controller().limit(limits=1, user_api="blas"):
-        if n_parts < 2 or out.size * k_len < _SPLIT_MACS:
-            np.matmul(a, b, out=out)
-            return out
-        bounds = np.linspace(0, a.shape[0] if a.ndim == 3 else m_rows, n_parts + 1).astype(int)
-        parts = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-        if a.ndim == 3:  # split the stack of items
-            jobs = [(a[s], b[s], out[s]) for s in parts]
+        if a.ndim == 3:
+            _ITEMS[parallel and a.shape[0] > 1](a, b, out)
         else:
-            jobs = [(a[s], b, out[s]) for s in parts]
-        for future in [_workers().submit(np.matmul, x, y, out=o) for x, y, o in jobs]:
-            future.result()
+            parts = min(numba.get_num_threads(), a.shape[0]) if parallel else 1
+            bounds = np.linspace(0, a.shape[0], parts + 1).astype(np.int64)
+            _ROWS[parts > 1](a, b, out, bounds)
     return out
