@@ -194,3 +194,16 @@ def test_compiled_quantize_of_large_arrays_matches_the_oracle(data, fmt: FixedTy
     expected = {x: oracle_assign(Fraction(x), fmt) for x in set(xs)}
     assert [int(v) for v in raw.tolist()] == [expected[x][0] for x in a.tolist()]
     assert n_ovf == sum(expected[x][1] for x in a.tolist())
+
+
+@pytest.mark.parametrize("n", [1, 4097, 300_001])
+def test_code_range_matches_numpy_at_the_int64_extremes(n: int) -> None:
+    """The one-pass (serial, and parallel for large arrays) min/max that validates codes."""
+    from vitaccel.fixed._kernels import code_range
+
+    rng = np.random.default_rng(n)
+    a = rng.integers(-(2**62), 2**62, n)
+    assert code_range(a) == (a.min(), a.max())
+    a[n // 2], a[-1] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    assert code_range(a) == (a.min(), a.max())
+    assert code_range(a[::-1].reshape(1, n)) == (a.min(), a.max())

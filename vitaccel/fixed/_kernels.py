@@ -404,13 +404,12 @@ def _cast_trn_wrap(raw, shift, width, signed, lo, hi):
     return out, flags
 
 
-@njit(cache=True)
 def _range(flat):
-    """(min, max) of a non-empty 1-D int64 array in one serial pass (faster than two numpy
-    reductions, and no thread start-up)."""
+    """(min, max) of a non-empty 1-D int64 array in one pass (faster than two numpy
+    reductions)."""
     lo = flat[0]
     hi = lo
-    for i in range(flat.size):
+    for i in prange(flat.size):
         v = flat[i]
         lo = min(lo, v)
         hi = max(hi, v)
@@ -432,7 +431,7 @@ def code_range(a: np.ndarray) -> tuple[int, int]:
     """``(min, max)`` of a non-empty integer array in one pass (compiled for large int64)."""
     if a.dtype != np.int64 or a.size < 1 << 12:
         return int(a.min()), int(a.max())
-    lo, hi = _range(np.ascontiguousarray(a).reshape(-1))
+    lo, hi = pick(code_range_kernel, a.size)(np.ascontiguousarray(a).reshape(-1))
     return int(lo), int(hi)
 
 
@@ -461,6 +460,7 @@ quantize_many = compiled_pair(_quantize_many)
 add_assign = compiled_pair(_add_assign)
 cast_trn_wrap = compiled_pair(_cast_trn_wrap)
 abs_row_sums = compiled_pair(_abs_row_sums, fastmath=True)
+code_range_kernel = compiled_pair(_range)
 # fastmath only reorders the additions, which are exact in any order here
 mm_floor_flags = compiled_pair(_mm_floor_flags, fastmath=True)
 mm_floor_sum = compiled_pair(_mm_floor_sum, fastmath=True)
