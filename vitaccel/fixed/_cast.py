@@ -254,6 +254,18 @@ _COMPILED_MIN_SIZE = 1 << 12
 assignment, proven equal by the tests), smaller ones by the vectorised numpy code."""
 
 
+def lowest_kept(fmt: FixedType) -> int:
+    """The smallest code an assignment to ``fmt`` keeps as it is (``AP_SAT_SYM`` rewrites
+    the most negative code of a signed format)."""
+    return fmt.min_raw + 1 if fmt.overflow is Overflow.SAT_SYM and fmt.signed else fmt.min_raw
+
+
+def is_identity(src: FixedType, dst: FixedType) -> bool:
+    """True when assigning ``src`` to ``dst`` keeps every code: same scale, range inside."""
+    return (src.frac_bits == dst.frac_bits and lowest_kept(dst) <= src.min_raw
+            and src.max_raw <= dst.max_raw)
+
+
 def cast_raw(raw: object, src: FixedType, dst: FixedType, copy: bool = True,
              ) -> tuple[np.ndarray, np.ndarray]:
     """Assign codes of ``src`` to ``dst``; returns (codes, per-element overflow mask).
@@ -265,10 +277,7 @@ def cast_raw(raw: object, src: FixedType, dst: FixedType, copy: bool = True,
     a = as_raw(raw, src, "cast raw")
     shift = np.int64(src.frac_bits - dst.frac_bits)
     if src.fits_int64 and dst.fits_int64:
-        # AP_SAT_SYM treats its most negative code as an overflow
-        low = dst.min_raw + 1 if dst.overflow is Overflow.SAT_SYM and dst.signed else dst.min_raw
-        if shift == 0 and low <= src.min_raw and src.max_raw <= dst.max_raw:
-            # every code of src is a code of dst
+        if is_identity(src, dst):
             return (a.copy() if copy else a), np.zeros(a.shape, bool)
         if a.size >= _COMPILED_MIN_SIZE:  # one compiled pass instead of numpy temporaries
             flat = np.ascontiguousarray(a).ravel()

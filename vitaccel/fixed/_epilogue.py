@@ -22,8 +22,8 @@ from numba import njit, prange
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, fixed_add
 from vitaccel.fixed._assign import all_short, assign_one, assign_params, assign_short
-from vitaccel.fixed._cast import as_raw, cast_raw
-from vitaccel.fixed._format import FixedType, Overflow
+from vitaccel.fixed._cast import as_raw, cast_raw, is_identity
+from vitaccel.fixed._format import FixedType
 from vitaccel.fixed._kernels import compiled_pair, pick
 
 __all__ = ["Epilogue", "finish_codes"]
@@ -61,12 +61,6 @@ def _count(overflow: dict[str, int], role: str, n: int) -> None:
     # the output role is always reported (as the units' assignments do), the residual when hit
     if n or role == "out":
         overflow[role] = overflow.get(role, 0) + int(n)
-
-
-def _is_identity(src: FixedType, dst: FixedType) -> bool:
-    low = dst.min_raw + 1 if dst.overflow is Overflow.SAT_SYM and dst.signed else dst.min_raw
-    return (src.frac_bits == dst.frac_bits and low <= src.min_raw
-            and src.max_raw <= dst.max_raw)
 
 
 def _row_loop(assign):
@@ -165,7 +159,7 @@ def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None,
     out_t = epilogue.out_t
     if not out_t.fits_int64:
         raise UsageError(f"Epilogue: out_t must fit int64 codes, got {out_t}")
-    c_out = (None if _is_identity(acc_t, out_t) else
+    c_out = (None if is_identity(acc_t, out_t) else
              assign_params(acc_t.frac_bits - out_t.frac_bits, acc_t.width, out_t))
     res, res_t = epilogue.residual, epilogue.residual_t
     sum_t = add_type(out_t, res_t) if res is not None else None

@@ -37,7 +37,7 @@ import numpy as np
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
 from vitaccel.fixed._blas import float_matmul
-from vitaccel.fixed._cast import cast_raw
+from vitaccel.fixed._cast import cast_raw, lowest_kept
 from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._kernels import (
@@ -74,12 +74,6 @@ def _codes(raw: object, fmt: FixedType, name: str) -> tuple[np.ndarray, int, int
     return np.ascontiguousarray(a, dtype=np.int64), lo, hi
 
 
-def _low_limit(fmt: FixedType) -> int:
-    # AP_SAT_SYM rewrites the most negative code, so it is not a safe value.
-    sym = fmt.overflow is Overflow.SAT_SYM and fmt.signed
-    return fmt.min_raw + 1 if sym else fmt.min_raw
-
-
 def _is_plain_wrap(fmt: FixedType) -> bool:
     return fmt.overflow is Overflow.WRAP and fmt.sat_bits == 0
 
@@ -114,13 +108,13 @@ def legal_paths(
         linear = linear and (
             scale >= 0
             and (p_hi << scale) <= product_t.max_raw
-            and (p_lo << scale) >= _low_limit(product_t)
+            and (p_lo << scale) >= lowest_kept(product_t)
         )
     if linear:
         d = acc_t.frac_bits - mt.frac_bits  # a product in accumulator LSBs: p << d
         lo_sum = acc0_range[0] + k_len * (min(p_lo, 0) << d)
         hi_sum = acc0_range[1] + k_len * (max(p_hi, 0) << d)
-        in_range = hi_sum <= acc_t.max_raw and lo_sum >= _low_limit(acc_t)
+        in_range = hi_sum <= acc_t.max_raw and lo_sum >= lowest_kept(acc_t)
         if in_range or (wrap_acc and not need_overflow):
             operand_abs = max(map(abs, (*x_range, *w_range)))
             for name, bound in (("blas32", 1 << 24), ("blas64", 1 << 53)):
