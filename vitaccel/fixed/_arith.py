@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from vitaccel.errors import UsageError
@@ -18,6 +20,12 @@ def _make(width: int, int_bits: int, signed: bool, op: str, a: FixedType, b: Fix
             f"{op}({a}, {b}): the exact result {kind}<{width},{int_bits}> is wider than "
             f"{MAX_WIDTH} bits; cast an operand to a narrower format first"
         )
+    return _plain(width, int_bits, signed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain(width: int, int_bits: int, signed: bool) -> FixedType:
+    # result formats repeat across calls; a frozen FixedType can be shared
     return FixedType(width, int_bits, signed)
 
 
