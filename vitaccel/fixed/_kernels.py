@@ -15,7 +15,7 @@ from numba import njit, prange
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
 __all__ = [
-    "abs_row_sums", "add_assign", "cast_many", "cast_one", "cast_params", "cast_trn_wrap",
+    "add_assign", "cast_many", "cast_one", "cast_params", "cast_trn_wrap",
     "code_range", "compiled_pair", "mm_exact", "mm_floor_flags", "mm_floor_sum", "mm_sat",
     "mm_wrap", "pick", "quantize_many",
 ]
@@ -311,7 +311,8 @@ _FLOOR_COLS = 128  # columns per accumulator tile (4 x 128 float64 stay in L1)
 def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
     """``acc0 + d_mul * sum_k floor(x[g,m,k] * w[g,k,n] * scale)`` for stacked int64 codes x
     (G, M, K) and float64 w (G, K, N), wrapped to ``width`` bits (two's complement when
-    ``signed``); returns int64 codes.
+    ``signed``); returns the int64 codes and ``sum_k |x[g,m,k]|`` (G, M) in float64 (for the
+    overflow bound).
 
     The sums run in float64: exact (in any order of the additions) when the products, the
     truncated terms and every partial sum are integers below 2**53. Register-tiled: four rows
@@ -321,6 +322,7 @@ def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
     g_len, m_rows, k_len = x.shape
     n_cols = w.shape[2]
     out = np.empty((g_len, m_rows, n_cols), np.int64)
+    row_abs = np.zeros((g_len, m_rows))
     blocks = (m_rows + _FLOOR_ROWS - 1) // _FLOOR_ROWS
     up = 64 - width
     mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
@@ -340,6 +342,12 @@ def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
             a1[:nb] = 0.0
             a2[:nb] = 0.0
             a3[:nb] = 0.0
+            if n0 == 0:  # |x| row sums, once per row block
+                for r in range(rows):
+                    s = 0.0
+                    for k in range(k_len):
+                        s += abs(x[g, m0 + r, k])
+                    row_abs[g, m0 + r] = s
             for k in range(k_len):
                 x0 = x[g, m0, k] * scale
                 x1 = x[g, m1, k] * scale
@@ -356,7 +364,7 @@ def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
                 for j in range(nb):
                     v = np.int64(acc0[n0 + j] + acc[r, j] * d_mul)
                     out[g, m0 + r, n0 + j] = ((v << up) >> up) if signed else (v & mask)
-    return out
+    return out, row_abs
 
 
 def _cast_many(raw, c):
@@ -416,17 +424,6 @@ def _range(flat):
     return lo, hi
 
 
-def _abs_row_sums(x):
-    """``sum_k |x[r, k]|`` of a 2-D int64 array, per row, in float64 (one pass, no temporary)."""
-    out = np.empty(x.shape[0])
-    for r in prange(x.shape[0]):
-        s = 0.0
-        for k in range(x.shape[1]):
-            s += abs(x[r, k])
-        out[r] = s
-    return out
-
-
 def code_range(a: np.ndarray) -> tuple[int, int]:
     """``(min, max)`` of a non-empty integer array in one pass (compiled for large int64)."""
     if a.dtype != np.int64 or a.size < 1 << 12:
@@ -459,7 +456,6 @@ cast_many = compiled_pair(_cast_many)
 quantize_many = compiled_pair(_quantize_many)
 add_assign = compiled_pair(_add_assign)
 cast_trn_wrap = compiled_pair(_cast_trn_wrap)
-abs_row_sums = compiled_pair(_abs_row_sums, fastmath=True)
 code_range_kernel = compiled_pair(_range)
 # fastmath only reorders the additions, which are exact in any order here
 mm_floor_flags = compiled_pair(_mm_floor_flags, fastmath=True)

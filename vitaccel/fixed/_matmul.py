@@ -41,7 +41,6 @@ from vitaccel.fixed._cast import cast_raw, lowest_kept
 from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._kernels import (
-    abs_row_sums,
     cast_params,
     code_range,
     mm_exact,
@@ -364,11 +363,12 @@ def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs):
     shift = mt.frac_bits - pt.frac_bits
     d_mul = 2.0 ** (acc_t.frac_bits - pt.frac_bits)
     wf, a0 = w3.astype(np.float64), acc0.astype(np.float64)
-    out = pick(mm_floor_sum, x3.size * w3.shape[2])(
+    out, row_abs = pick(mm_floor_sum, x3.size * w3.shape[2])(
         x3, wf, 2.0**-shift, a0, d_mul, acc_t.width, acc_t.signed)
     n_ovf = int(np.count_nonzero(ovf0)) * x3.shape[0] * x3.shape[1]
     if track and x3.size and w3.size:
-        for g, m in _floor_suspects(x3, wf, acc0, shift, d_mul, pt, acc_t, x_abs * w_abs):
+        for g, m in _floor_suspects(x3, wf, row_abs, acc0, shift, d_mul, pt, acc_t, x_abs,
+                                    w_abs):
             args = (2.0**-shift, d_mul, float(pt.min_raw), float(pt.max_raw),
                     float(acc_t.min_raw), float(acc_t.max_raw))
             flags = pick(mm_floor_flags, m.size * x3.shape[2] * w3.shape[2])(
@@ -377,28 +377,29 @@ def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs):
     return out, n_ovf
 
 
-def _floor_suspects(x3, wf, acc0, shift, d_mul, pt, acc_t, prod_abs):
+def _floor_suspects(x3, wf, row_abs, acc0, shift, d_mul, pt, acc_t, x_abs, w_abs):
     """(g, rows) pairs of the floor64 product that might overflow (see :func:`_run_floor`);
-    ``prod_abs`` bounds the magnitude of every exact product."""
-    term_abs = (prod_abs >> shift) + 1
+    ``row_abs`` (G, M) holds ``sum_k |x|``, ``x_abs`` and ``w_abs`` bound the magnitudes of the
+    codes."""
+    term_abs = ((x_abs * w_abs) >> shift) + 1
     limit = min(acc_t.max_raw, -acc_t.min_raw - 1)
     if term_abs > min(pt.max_raw, -pt.min_raw - 1):
         return [(g, np.arange(x3.shape[1])) for g in range(x3.shape[0])]
     a0 = float(np.abs(acc0).max()) if acc0.size else 0.0
     k_len = wf.shape[1]
-    row_abs = pick(abs_row_sums, x3.size)(x3.reshape(-1, k_len)).reshape(x3.shape[:2])
-    coarse = a0 + (row_abs * np.abs(wf).max(axis=(1, 2))[:, None] * 2.0**-shift
-                   + k_len) * d_mul
+    w_max = (np.maximum(-wf.min(axis=(1, 2)), wf.max(axis=(1, 2))) if wf.shape[0] > 1
+             else np.array([float(w_abs)]))  # per item |w| max, without an |w| temporary
+    coarse = a0 + (row_abs * w_max[:, None] * 2.0**-shift + k_len) * d_mul
+    flagged = coarse * (1 + 1e-12) + 1 > limit
     out = []
-    for g in range(x3.shape[0]):
-        rows = np.nonzero(coarse[g] * (1 + 1e-12) + 1 > limit)[0]
+    for g in np.nonzero(flagged.any(axis=1))[0]:
+        rows = np.nonzero(flagged[g])[0]
+        ax = np.abs(x3[g, rows]).astype(np.float64)
+        bound = np.abs(acc0) + (float_matmul(ax, np.abs(wf[g])) * 2.0**-shift
+                                + k_len) * d_mul
+        rows = rows[(bound * (1 + 1e-12) + 1 > limit).any(axis=1)]
         if rows.size:
-            ax = np.abs(x3[g, rows]).astype(np.float64)
-            bound = np.abs(acc0) + (float_matmul(ax, np.abs(wf[g])) * 2.0**-shift
-                                    + k_len) * d_mul
-            rows = rows[(bound * (1 + 1e-12) + 1 > limit).any(axis=1)]
-        if rows.size:
-            out.append((g, rows))
+            out.append((int(g), rows))
     return out
 
 
