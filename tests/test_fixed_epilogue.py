@@ -121,6 +121,8 @@ def test_bad_epilogues_are_refused() -> None:
     x, w = np.zeros((2, 3), np.int64), np.zeros((3, 4), np.int64)
     with pytest.raises(UsageError, match="residual and residual_t must be given together"):
         Epilogue(t, {}, np.zeros((2, 4), np.int64))
+    with pytest.raises(UsageError, match="out_t must be a FixedType, got 'ap_fixed<8,4>'"):
+        Epilogue("ap_fixed<8,4>", {})
     with pytest.raises(UsageError, match=r"residual has 6 values, the product has 8"):
         fixed_matmul(x, t, w, t, acc_t=FixedType(24, 12),
                      epilogue=Epilogue(t, {}, np.zeros((2, 3), np.int64), t))

@@ -55,6 +55,10 @@ class Epilogue:
     def __post_init__(self) -> None:
         if (self.residual is None) != (self.residual_t is None):
             raise UsageError("Epilogue: residual and residual_t must be given together")
+        for name in ("out_t", "residual_t"):
+            fmt = getattr(self, name)
+            if not (isinstance(fmt, FixedType) or (fmt is None and name == "residual_t")):
+                raise UsageError(f"Epilogue: {name} must be a FixedType, got {fmt!r}")
 
 
 def _count(overflow: dict[str, int], role: str, n: int) -> None:
