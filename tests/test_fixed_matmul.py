@@ -324,3 +324,22 @@ def test_empty_inner_or_output_dimension_on_every_path(k_len, n_cols, product) -
         if k_len == 0:
             np.testing.assert_array_equal(raw, np.broadcast_to(acc_t.cast(kw["bias_raw"], wgt),
                                                                raw.shape), err_msg=path)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), w_bits=st.sampled_from([20, 24, 25, 28]),
+       batch=st.sampled_from([None, 4]))
+def test_floor64_with_activation_weights_on_both_sides_of_2_to_the_24(seed, w_bits,
+                                                                      batch) -> None:
+    """Attention-like products (both operands activations): the kernel reads w as float32
+    only while every code is below 2**24, else as float64; both give the exact path's bits."""
+    rng = np.random.default_rng(seed)
+    lead = () if batch is None else (batch,)
+    x = rng.integers(-(2**19), 2**19, (*lead, 9, 70))
+    w = rng.integers(-(2**w_bits), 2**w_bits, (*lead, 70, 131))
+    w.flat[0] = 2**w_bits - 1  # the largest magnitude is present
+    kw = dict(acc_t=EDGE_ACT, product_t=EDGE_ACT, return_overflow=True)
+    fast = fixed_matmul(x, EDGE_ACT, w, EDGE_ACT, path="floor64", **kw)
+    slow = fixed_matmul(x, EDGE_ACT, w, EDGE_ACT, path="exact", **kw)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    assert fast[1] == slow[1]

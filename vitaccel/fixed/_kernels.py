@@ -310,9 +310,9 @@ _FLOOR_COLS = 128  # columns per accumulator tile (4 x 128 float64 stay in L1)
 
 def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
     """``acc0 + d_mul * sum_k floor(x[g,m,k] * w[g,k,n] * scale)`` for stacked int64 codes x
-    (G, M, K) and float64 w (G, K, N), wrapped to ``width`` bits (two's complement when
-    ``signed``); returns the int64 codes and ``sum_k |x[g,m,k]|`` (G, M) in float64 (for the
-    overflow bound).
+    (G, M, K) and float w (G, K, N) (float32 only where its values are exact), wrapped to
+    ``width`` bits (two's complement when ``signed``); returns the int64 codes and
+    ``sum_k |x[g,m,k]|`` (G, M) in float64 (for the overflow bound).
 
     The sums run in float64: exact (in any order of the additions) when the products, the
     truncated terms and every partial sum are integers below 2**53. Register-tiled: four rows
