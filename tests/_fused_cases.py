@@ -1,10 +1,18 @@
-"""Format strategies shared by the fused-kernel property tests (GELU, LayerNorm)."""
+"""Pieces shared by the fused-kernel property tests (GELU, LayerNorm): format strategies and
+the patching that records which compiled loop ran."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+import pytest
 from hypothesis import strategies as st
 
 from vitaccel.fixed import FixedType, Overflow, Rounding
+from vitaccel.fixed import _kernels as core_kernels
+from vitaccel.units._fused import all_short
 
 SHORT_ROUNDING = [Rounding.TRN, Rounding.RND]  # the modes of the kernels' short path
 SHORT_OVERFLOW = [Overflow.WRAP, Overflow.SAT]
@@ -22,3 +30,16 @@ def fmt(draw, widths, ints, signed: bool | None = None, short: bool = False) -> 
     n = draw(st.integers(0, min(w, 3))) if wraps else 0
     r = draw(st.sampled_from(SHORT_ROUNDING if short else list(Rounding)))
     return FixedType(w, draw(ints), s, r, o, n)
+
+
+@contextmanager
+def recording_loops(kernels: ModuleType, parallel: bool) -> Iterator[list[bool]]:
+    """Inside, ``kernels.all_short`` also appends its answer (the short loops ran) to the
+    yielded list; with ``parallel`` even small inputs take the parallel compilation."""
+    loops: list[bool] = []
+    with pytest.MonkeyPatch.context() as mp:
+        if parallel:
+            mp.setattr(core_kernels, "PARALLEL_MIN_MACS", 0)
+        mp.setattr(kernels, "all_short",
+                   lambda casts: loops.append(all_short(casts)) or loops[-1])
+        yield loops

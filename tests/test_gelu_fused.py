@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 from _fixed_oracle import codes, formats
-from _fused_cases import fmt
+from _fused_cases import fmt, recording_loops
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +17,7 @@ from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, Overflow, Rounding
 from vitaccel.fixed._kernels import cast_one, cast_params
 from vitaccel.units import _gelu_kernels
-from vitaccel.units._fused import all_short, assign_one, cast_tuples
+from vitaccel.units._fused import assign_one, cast_tuples
 from vitaccel.units._ops import int_codes
 from vitaccel.units.gelu import DeltaTableGelu, LutGelu, TanhGelu
 
@@ -53,12 +53,7 @@ def compare(g, x: np.ndarray, x_t: FixedType, parallel: bool
         with pytest.raises(UsageError):
             g.forward(x, x_t, {})
         return False, {}, False
-    loops: list[bool] = []
-    with pytest.MonkeyPatch.context() as mp:
-        if parallel:  # the parallel compilation on small inputs
-            mp.setattr(core_kernels, "PARALLEL_MIN_MACS", 0)
-        mp.setattr(_gelu_kernels, "all_short",  # record which element loop runs
-                   lambda casts: loops.append(all_short(casts)) or loops[-1])
+    with recording_loops(_gelu_kernels, parallel) as loops:
         got_ovf: dict[str, int] = {}
         got = KERNELS[g.NAME](g, int_codes(x, x_t, "x"), x_t, got_ovf)
         fwd_ovf: dict[str, int] = {}

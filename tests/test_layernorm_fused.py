@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _fixed_oracle import codes, formats
-from _fused_cases import fmt
+from _fused_cases import fmt, recording_loops
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +15,6 @@ import vitaccel.fixed._kernels as core_kernels
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType
 from vitaccel.units import _layernorm_kernels
-from vitaccel.units._fused import all_short
 from vitaccel.units.layernorm import (
     IsqrtLayerNorm,
     RsqrtTableLayerNorm,
@@ -49,12 +48,7 @@ def compare(ln, x, x_t, g, g_t, b, b_t, parallel: bool) -> tuple[bool, dict[str,
         with pytest.raises(UsageError):
             ln.forward(x, x_t, g, g_t, b, b_t, {})
         return False, {}, False
-    loops: list[bool] = []
-    with pytest.MonkeyPatch.context() as mp:
-        if parallel:  # the parallel compilation on small inputs
-            mp.setattr(core_kernels, "PARALLEL_MIN_MACS", 0)
-        mp.setattr(_layernorm_kernels, "all_short",  # record which element loops run
-                   lambda casts: loops.append(all_short(casts)) or loops[-1])
+    with recording_loops(_layernorm_kernels, parallel) as loops:
         got_ovf: dict[str, int] = {}
         xv, _, gv, _, bv, _ = _validated(x, x_t, g, g_t, b, b_t)
         plan = ln._rsqrt_plan()
