@@ -220,6 +220,18 @@ def _pow2_one(z, c, fz, values, tp, w_c):
 
 
 @njit(cache=True, inline="always")
+def _scale_row(row, rc, prob):
+    """``row[j] = prob_t(row[j] * rc)`` over a row of exp_t codes (the probabilities, with
+    the reciprocal code ``rc``); returns the overflow count."""
+    c = 0
+    for j in range(row.size):
+        pj, ov = assign_one(row[j] * rc, prob)
+        row[j] = pj
+        c += int(ov)
+    return c
+
+
+@njit(cache=True, inline="always")
 def _store(row, z, exp, sum_, recip_table, recip, prob):
     """Write one row's overflow counts in :data:`ROLES` order."""
     row[_Z] = z
@@ -252,14 +264,10 @@ def _online(x, order, ev, rv, params):
             c_sum += ov
             m = max(m, v)
         rc, c_rt, c_recip = _recip_one(s, rv, recip)
-        c_prob = 0
         for j in range(n):
-            e, ov = _table_one(m - x[r, j], ev, ep)
+            out[r, j], ov = _table_one(m - x[r, j], ev, ep)
             c_exp += ov
-            pj, ovp = assign_one(e * rc, prob)
-            out[r, j] = pj
-            c_prob += int(ovp)
-        _store(cnt[r], 0, c_exp, c_sum, c_rt, c_recip, c_prob)
+        _store(cnt[r], 0, c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
     return out, cnt
 
 
@@ -286,12 +294,7 @@ def _two_pass(x, order, ev, rv, params):
             s, ov = sum_step(s, out[r, o[k]], False, 0, sp)
             c_sum += ov
         rc, c_rt, c_recip = _recip_one(s, rv, recip)
-        c_prob = 0
-        for j in range(n):
-            pj, ovp = assign_one(out[r, j] * rc, prob)
-            out[r, j] = pj
-            c_prob += int(ovp)
-        _store(cnt[r], 0, 2 * c_exp, c_sum, c_rt, c_recip, c_prob)
+        _store(cnt[r], 0, 2 * c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
     return out, cnt
 
 
@@ -327,14 +330,10 @@ def _base2(x, order, pv, rv, params):
             s, ov = sum_step(s, p, False, sh, sp)
             c_sum += ov
         rc, c_rt, c_recip = _recip_one(s, rv, recip)
-        c_prob = 0
         for j in range(n):
-            p, ov = _pow2_one(out[r, j], m, fz, pv, pp, w_c)
+            out[r, j], ov = _pow2_one(out[r, j], m, fz, pv, pp, w_c)
             c_exp += ov
-            pj, ovp = assign_one(p * rc, prob)
-            out[r, j] = pj
-            c_prob += int(ovp)
-        _store(cnt[r], 2 * c_z, c_exp, c_sum, c_rt, c_recip, c_prob)
+        _store(cnt[r], 2 * c_z, c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
     return out, cnt
 
 
