@@ -51,8 +51,8 @@ def _check(x, x_t, w, w_t, acc_t, product_t, bias, bias_t, out_t, res, res_t, pa
         acc, n_acc = fixed_matmul(x, x_t, w, w_t, **kw)
         want, want_counts = unfused(acc, acc_t, out_t, res, res_t)
         counts: dict[str, int] = {}
-        epi = Epilogue(out_t, counts, res, res_t) if res is not None else Epilogue(out_t, counts)
-        got, n_got = fixed_matmul(x, x_t, w, w_t, epilogue=epi, **kw)
+        got, n_got = fixed_matmul(x, x_t, w, w_t, epilogue=Epilogue(out_t, counts, res, res_t),
+                                  **kw)
         np.testing.assert_array_equal(got, want, err_msg=path)
         assert counts == want_counts, path
         assert n_got == n_acc, path

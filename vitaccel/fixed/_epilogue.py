@@ -55,10 +55,10 @@ class Epilogue:
     def __post_init__(self) -> None:
         if (self.residual is None) != (self.residual_t is None):
             raise UsageError("Epilogue: residual and residual_t must be given together")
-        for name in ("out_t", "residual_t"):
-            fmt = getattr(self, name)
-            if not (isinstance(fmt, FixedType) or (fmt is None and name == "residual_t")):
-                raise UsageError(f"Epilogue: {name} must be a FixedType, got {fmt!r}")
+        if not isinstance(self.out_t, FixedType):
+            raise UsageError(f"Epilogue: out_t must be a FixedType, got {self.out_t!r}")
+        if self.residual_t is not None and not isinstance(self.residual_t, FixedType):
+            raise UsageError(f"Epilogue: residual_t must be a FixedType, got {self.residual_t!r}")
 
 
 def _count(overflow: dict[str, int], role: str, n: int) -> None:
@@ -172,16 +172,12 @@ def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None,
         if res.size != total.size:
             raise UsageError(
                 f"Epilogue: residual has {res.size} values, the product has {total.size}")
-    if sum_t is None:
-        out, n_out, _ = _run(total, finish, a0, shift, acc_t, c_out, _NO_RESIDUAL, 0, 0, None)
-        _count(epilogue.overflow, "out", n_out)
-        return out
-    if sum_t.width <= _WORD_BITS:
-        out, n_out, n_res = _run(
-            total, finish, a0, shift, acc_t, c_out,
+    if sum_t is None or sum_t.width <= _WORD_BITS:
+        res_args = (_NO_RESIDUAL, 0, 0, None) if sum_t is None else (
             np.ascontiguousarray(res, np.int64).reshape(rows, n_cols),
             sum_t.frac_bits - out_t.frac_bits, sum_t.frac_bits - res_t.frac_bits,
             assign_params(sum_t.frac_bits - out_t.frac_bits, sum_t.width, out_t))
+        out, n_out, n_res = _run(total, finish, a0, shift, acc_t, c_out, *res_args)
         _count(epilogue.overflow, "out", n_out)
         _count(epilogue.overflow, "residual", n_res)
         return out
