@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from vitaccel.fixed import FixedType, Overflow, Rounding
 from vitaccel.fixed import _kernels as core_kernels
-from vitaccel.units._fused import all_short
+from vitaccel.fixed._assign import all_short
 
 SHORT_ROUNDING = [Rounding.TRN, Rounding.RND]  # the modes of the kernels' short path
 SHORT_OVERFLOW = [Overflow.WRAP, Overflow.SAT]

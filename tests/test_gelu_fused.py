@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 import vitaccel.fixed._kernels as core_kernels
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, Overflow, Rounding
+from vitaccel.fixed._assign import assign_one
 from vitaccel.fixed._kernels import cast_one, cast_params
 from vitaccel.units import _gelu_kernels
-from vitaccel.units._fused import assign_one, cast_tuples
+from vitaccel.units._fused import cast_tuples
 from vitaccel.units._ops import int_codes
 from vitaccel.units.gelu import DeltaTableGelu, LutGelu, TanhGelu
 

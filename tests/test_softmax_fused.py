@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, Overflow, Rounding
+from vitaccel.fixed._assign import assign_one, assign_params
 from vitaccel.fixed._kernels import cast_one
-from vitaccel.units._fused import assign_one, assign_params
 from vitaccel.units._softmax_kernels import run
 from vitaccel.units.attention import key_order
 from vitaccel.units.softmax import SOFTMAX, _order_rows

@@ -14,12 +14,12 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, mul_type
-from vitaccel.fixed._assign import all_short, assign_one, assign_params, assign_short, is_short
+from vitaccel.fixed._assign import assign_params
 from vitaccel.units._ops import count
 
 __all__ = [
-    "CHUNK", "HALF_T", "ONE_T", "THREE_T", "abs_type", "add_counts", "all_short", "assign_one",
-    "assign_params", "assign_short", "cast_tuples", "exact_format", "is_short", "mul_fits",
+    "CHUNK", "HALF_T", "ONE_T", "THREE_T", "abs_type", "add_counts", "cast_tuples",
+    "exact_format", "mul_fits",
 ]
 
 CHUNK = 4096
@@ -58,7 +58,8 @@ def mul_fits(a_t: FixedType, b_t: FixedType) -> bool:
 
 
 def cast_tuples(pairs: Sequence[tuple[FixedType, FixedType]]) -> tuple[tuple[int, ...], ...] | None:
-    """Packed parameters of the assignments ``dst x = (src) raw`` for :func:`assign_one`.
+    """Packed parameters of the assignments ``dst x = (src) raw`` for
+    :func:`~vitaccel.fixed._assign.assign_one`.
 
     Parameters
     ----------

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from vitaccel.fixed import FixedType, add_type, mul_type, sub_type
+from vitaccel.fixed._assign import all_short, assign_one, assign_short
 from vitaccel.fixed._kernels import compiled_pair, pick
 from vitaccel.units._fused import (
     CHUNK,
@@ -29,9 +30,6 @@ from vitaccel.units._fused import (
     ONE_T,
     abs_type,
     add_counts,
-    all_short,
-    assign_one,
-    assign_short,
     cast_tuples,
     exact_format,
     mul_fits,

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from vitaccel.fixed import FixedType, add_type
-from vitaccel.units._fused import assign_one, assign_params
+from vitaccel.fixed._assign import assign_one, assign_params
 from vitaccel.units._ops import assign, count, mul_assign
 
 __all__ = [

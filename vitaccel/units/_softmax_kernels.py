@@ -24,8 +24,8 @@ from numba import njit, prange
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, sub_type
+from vitaccel.fixed._assign import assign_one, assign_params
 from vitaccel.fixed._kernels import compiled_pair, pick
-from vitaccel.units._fused import assign_one, assign_params
 from vitaccel.units._ops import count
 from vitaccel.units._running import (
     cast_at,
