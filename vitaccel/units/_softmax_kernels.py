@@ -9,10 +9,11 @@ exists only when every intermediate fits 62 bits (the builders return None other
 caller runs the vectorised definition). Overflows are counted per row and role and summed
 afterwards; the tests compare bits and counts with the vectorised definition.
 
-Rows run in parallel (``prange``) for large calls, on one thread for small ones
-(:func:`~vitaccel.fixed._kernels.pick`). Numba's parallel loops take no tuple arguments, so
-the packed parameters travel as one int64 array (:func:`~vitaccel.units._running.flat_params`)
-and every row reads its tuples back, so that the inner loops keep them in registers.
+The packed parameters travel as one int64 array (:func:`~vitaccel.units._running.flat_params`;
+numba's parallel loops take no tuple arguments). Small calls run the general kernel on one
+thread, which reads its tuples back per row; large calls run in parallel (``prange``) a
+compilation specialised to the plan's parameters, which are then constants of the machine
+code (:mod:`vitaccel.fixed._specialise`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from numba import njit, prange
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, sub_type
 from vitaccel.fixed._assign import assign_one, assign_params
-from vitaccel.fixed._kernels import compiled_pair, pick
+from vitaccel.fixed._specialise import Fused, constants_or
 from vitaccel.units._ops import count
 from vitaccel.units._running import (
     cast_at,
@@ -53,12 +54,12 @@ class Plan:
     """A fused kernel (serial and parallel compilations) and its arguments after the rows:
     the ROMs (int64 arrays) and the packed parameters (:func:`flat_params`)."""
 
-    kernel: tuple
+    kernel: Fused
     args: tuple
 
 
 def run(plan: Plan, rows: np.ndarray, order: np.ndarray,
-        overflow: dict[str, int] | None) -> np.ndarray:
+        overflow: dict[str, int] | None, specialise: bool | None = None) -> np.ndarray:
     """Probabilities (R, N) of rows (R, N) of validated int64 score codes.
 
     Parameters
@@ -71,13 +72,17 @@ def run(plan: Plan, rows: np.ndarray, order: np.ndarray,
         int64 permutations; row r streams its keys in ``order[r % Q]`` (Q >= 1 when R >= 1).
     overflow : dict, optional
         Overflow counts per role are added here.
+    specialise : bool, optional
+        Force the specialised (True) or the general (False) compilation
+        (:meth:`~vitaccel.fixed._specialise.Fused.kernel`; tests).
 
     Returns
     -------
     np.ndarray
         Codes of the variant's ``prob_t``, in the original key order.
     """
-    out, counts = pick(plan.kernel, rows.size)(rows, order, *plan.args)
+    kernel = plan.kernel.kernel(rows.size, plan.args[-1], specialise)
+    out, counts = kernel(rows, order, *plan.args)
     for role, n in zip(ROLES, counts.sum(axis=0).tolist(), strict=True):
         count(overflow, role, n)
     return out
@@ -243,100 +248,129 @@ def _store(row, z, exp, sum_, recip_table, recip, prob):
 
 
 # ---------------------------------------------------------------------- kernels
-def _online(x, order, ev, rv, params):
-    """OnlineSoftmax rows -> (probability codes, overflow counts per row and role)."""
-    rows, n = x.shape
-    out = np.empty_like(x)
-    cnt = np.zeros((rows, len(ROLES)), np.int64)
-    for r in prange(rows):
-        ep, i = _table_at(params, 0)
-        recip, sp, prob, i = _common_at(params, i)
-        o = order[r % order.shape[0]]
-        m = x[r, o[0]]
-        s = params[i]
-        c_exp = 0
-        c_sum = params[i + 1]
-        for k in range(1, n):
-            v = x[r, o[k]]
-            e, ov = _table_one(abs(v - m), ev, ep)
-            c_exp += ov
-            s, ov = sum_step(s, e, v > m, 0, sp)
-            c_sum += ov
-            m = max(m, v)
-        rc, c_rt, c_recip = _recip_one(s, rv, recip)
-        for j in range(n):
-            out[r, j], ov = _table_one(m - x[r, j], ev, ep)
-            c_exp += ov
-        _store(cnt[r], 0, c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
-    return out, cnt
+# Each factory takes the kernel's parameters as constants (a specialised compilation) or None
+# (the general one, which reads them from ``params``): see vitaccel.fixed._specialise.
+@njit(cache=True)
+def _online_params(p):
+    ep, i = _table_at(p, 0)
+    recip, sp, prob, i = _common_at(p, i)
+    return ep, recip, sp, prob, p[i], p[i + 1]
 
 
-def _two_pass(x, order, ev, rv, params):
-    """TwoPassSoftmax rows -> (probability codes, overflow counts per row and role)."""
-    rows, n = x.shape
-    out = np.empty_like(x)
-    cnt = np.zeros((rows, len(ROLES)), np.int64)
-    for r in prange(rows):
-        ep, i = _table_at(params, 0)
-        recip, sp, prob, i = _common_at(params, i)
-        o = order[r % order.shape[0]]
-        m = x[r, 0]
-        for j in range(1, n):
-            m = max(m, x[r, j])
-        c_exp = 0
-        for j in range(n):  # exp(x - max), used by the sum and again by the probabilities
-            e, ov = _table_one(m - x[r, j], ev, ep)
-            out[r, j] = e
-            c_exp += ov
-        s = np.int64(0)
-        c_sum = 0
-        for k in range(n):
-            s, ov = sum_step(s, out[r, o[k]], False, 0, sp)
-            c_sum += ov
-        rc, c_rt, c_recip = _recip_one(s, rv, recip)
-        _store(cnt[r], 0, 2 * c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
-    return out, cnt
+def _online(consts):
+    def online(x, order, ev, rv, params):
+        """OnlineSoftmax rows -> (probability codes, overflow counts per row and role)."""
+        rows, n = x.shape
+        out = np.empty_like(x)
+        cnt = np.zeros((rows, len(ROLES)), np.int64)
+        for r in prange(rows):
+            ep, recip, sp, prob, s0, s0_ovf = constants_or(consts, _online_params, params)
+            o = order[r % order.shape[0]]
+            m = x[r, o[0]]
+            s = s0
+            c_exp = 0
+            c_sum = s0_ovf
+            for k in range(1, n):
+                v = x[r, o[k]]
+                e, ov = _table_one(abs(v - m), ev, ep)
+                c_exp += ov
+                s, ov = sum_step(s, e, v > m, 0, sp)
+                c_sum += ov
+                m = max(m, v)
+            rc, c_rt, c_recip = _recip_one(s, rv, recip)
+            for j in range(n):
+                out[r, j], ov = _table_one(m - x[r, j], ev, ep)
+                c_exp += ov
+            _store(cnt[r], 0, c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
+        return out, cnt
+
+    return online
 
 
-def _base2(x, order, pv, rv, params):
-    """Base2Softmax rows -> (probability codes, overflow counts per row and role)."""
-    rows, n = x.shape
-    out = np.empty_like(x)
-    cnt = np.zeros((rows, len(ROLES)), np.int64)
-    for r in prange(rows):
-        pp, i = _table_at(params, 0)
-        recip, sp, prob, i = _common_at(params, i)
-        z_c, i = cast_at(params, i)
-        w_c, i = cast_at(params, i)
-        s0_c, i = cast_at(params, i)
-        log2e, fz = params[i], params[i + 1]
-        o = order[r % order.shape[0]]
-        c_z = 0
-        for j in range(n):  # z, used by the stats and again by the probabilities
-            zj, ovz = assign_one(x[r, j] * log2e, z_c)
-            out[r, j] = zj
-            c_z += int(ovz)
-        zk = out[r, o[0]]
-        m = -shift_floor_one(-zk, -fz)  # the integer running max, ceil(z)
-        p, c_exp = _pow2_one(zk, m, fz, pv, pp, w_c)
-        s, ov0 = assign_one(p, s0_c)
-        c_sum = int(ov0)
-        for k in range(1, n):
-            zk = out[r, o[k]]
-            sh = max(-shift_floor_one(-zk, -fz) - m, 0)
-            m += sh
-            p, ov = _pow2_one(zk, m, fz, pv, pp, w_c)
-            c_exp += ov
-            s, ov = sum_step(s, p, False, sh, sp)
-            c_sum += ov
-        rc, c_rt, c_recip = _recip_one(s, rv, recip)
-        for j in range(n):
-            out[r, j], ov = _pow2_one(out[r, j], m, fz, pv, pp, w_c)
-            c_exp += ov
-        _store(cnt[r], 2 * c_z, c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
-    return out, cnt
+@njit(cache=True)
+def _two_pass_params(p):
+    ep, i = _table_at(p, 0)
+    recip, sp, prob, i = _common_at(p, i)
+    return ep, recip, sp, prob
 
 
-_ONLINE = compiled_pair(_online)
-_TWO_PASS = compiled_pair(_two_pass)
-_BASE2 = compiled_pair(_base2)
+def _two_pass(consts):
+    def two_pass(x, order, ev, rv, params):
+        """TwoPassSoftmax rows -> (probability codes, overflow counts per row and role)."""
+        rows, n = x.shape
+        out = np.empty_like(x)
+        cnt = np.zeros((rows, len(ROLES)), np.int64)
+        for r in prange(rows):
+            ep, recip, sp, prob = constants_or(consts, _two_pass_params, params)
+            o = order[r % order.shape[0]]
+            m = x[r, 0]
+            for j in range(1, n):
+                m = max(m, x[r, j])
+            c_exp = 0
+            for j in range(n):  # exp(x - max), used by the sum and again by the probabilities
+                e, ov = _table_one(m - x[r, j], ev, ep)
+                out[r, j] = e
+                c_exp += ov
+            s = np.int64(0)
+            c_sum = 0
+            for k in range(n):
+                s, ov = sum_step(s, out[r, o[k]], False, 0, sp)
+                c_sum += ov
+            rc, c_rt, c_recip = _recip_one(s, rv, recip)
+            _store(cnt[r], 0, 2 * c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
+        return out, cnt
+
+    return two_pass
+
+
+@njit(cache=True)
+def _base2_params(p):
+    pp, i = _table_at(p, 0)
+    recip, sp, prob, i = _common_at(p, i)
+    z_c, i = cast_at(p, i)
+    w_c, i = cast_at(p, i)
+    s0_c, i = cast_at(p, i)
+    return pp, recip, sp, prob, z_c, w_c, s0_c, p[i], p[i + 1]
+
+
+def _base2(consts):
+    def base2(x, order, pv, rv, params):
+        """Base2Softmax rows -> (probability codes, overflow counts per row and role)."""
+        rows, n = x.shape
+        out = np.empty_like(x)
+        cnt = np.zeros((rows, len(ROLES)), np.int64)
+        for r in prange(rows):
+            pp, recip, sp, prob, z_c, w_c, s0_c, log2e, fz = constants_or(
+                consts, _base2_params, params)
+            o = order[r % order.shape[0]]
+            c_z = 0
+            for j in range(n):  # z, used by the stats and again by the probabilities
+                zj, ovz = assign_one(x[r, j] * log2e, z_c)
+                out[r, j] = zj
+                c_z += int(ovz)
+            zk = out[r, o[0]]
+            m = -shift_floor_one(-zk, -fz)  # the integer running max, ceil(z)
+            p, c_exp = _pow2_one(zk, m, fz, pv, pp, w_c)
+            s, ov0 = assign_one(p, s0_c)
+            c_sum = int(ov0)
+            for k in range(1, n):
+                zk = out[r, o[k]]
+                sh = max(-shift_floor_one(-zk, -fz) - m, 0)
+                m += sh
+                p, ov = _pow2_one(zk, m, fz, pv, pp, w_c)
+                c_exp += ov
+                s, ov = sum_step(s, p, False, sh, sp)
+                c_sum += ov
+            rc, c_rt, c_recip = _recip_one(s, rv, recip)
+            for j in range(n):
+                out[r, j], ov = _pow2_one(out[r, j], m, fz, pv, pp, w_c)
+                c_exp += ov
+            _store(cnt[r], 2 * c_z, c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
+        return out, cnt
+
+    return base2
+
+
+_ONLINE = Fused(_online, _online_params)
+_TWO_PASS = Fused(_two_pass, _two_pass_params)
+_BASE2 = Fused(_base2, _base2_params)

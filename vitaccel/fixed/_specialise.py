@@ -1,0 +1,82 @@
+"""Fused kernels compiled once per parameter set, with every format constant folded in.
+
+A fused kernel reads dozens of packed integers per row (shift amounts, ranges, rounding and
+overflow modes of each assignment); as run-time values they crowd the registers and every
+mode branch stays in the loop. So a kernel is written once, as a factory ``make(consts)``
+whose body gets its parameters from :func:`constants_or`:
+
+* ``make(None)`` is the *general* kernel: the parameters are read from the packed int64
+  array at run time; it is compiled once for every format (small calls, tests).
+* ``make(consts)``, with ``consts`` the same parameters as a nested tuple of Python ints, is
+  the *specialised* kernel: numba freezes a closure's variables as compile-time constants,
+  so LLVM folds every mode branch and shift. It costs one compilation (seconds) per
+  parameter set, kept in numba's on-disk cache (whose index key includes the closure's
+  values), so only calls large enough for the parallel loop take it.
+
+Both are the same source, so they compute the same bits; the tests compare them.
+"""
+
+from __future__ import annotations
+
+import functools
+import types as pytypes
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from vitaccel.fixed._kernels import PARALLEL_MIN_MACS
+
+__all__ = ["Fused", "constants_or"]
+
+
+def constants_or(consts, read, params):
+    """``consts`` when it is a tuple (a compile-time constant of a specialised kernel), else
+    ``read(params)``: the packed parameters read at run time (the general kernel)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(constants_or, inline="always")
+def _constants_or(consts, read, params):
+    if isinstance(consts, types.NoneType):
+        return lambda consts, read, params: read(params)
+    return lambda consts, read, params: consts
+
+
+def _ints(value: object) -> object:
+    """``value`` (nested tuples of numpy or Python integers) with Python ints throughout."""
+    if isinstance(value, tuple):
+        return tuple(_ints(v) for v in value)
+    return int(value)
+
+
+@functools.cache
+def _specialised(make: Callable, consts: tuple):
+    func = make(consts)
+    twin = pytypes.FunctionType(func.__code__, func.__globals__, f"{func.__name__}_specialised",
+                                closure=func.__closure__)
+    twin.__qualname__ = f"{func.__qualname__}_specialised"
+    return njit(parallel=True, cache=True)(twin)
+
+
+class Fused:
+    """A fused kernel: the factory ``make``, the compiled reader of its packed parameters
+    ``read`` (``read(params) -> nested tuple``, the value ``make``'s body gets from
+    :func:`constants_or`) and the general kernel's (serial) compilation."""
+
+    def __init__(self, make: Callable, read) -> None:
+        self.make = make
+        self.read = read
+        self.general = njit(cache=True)(make(None))
+
+    def kernel(self, size: int, params: np.ndarray, specialise: bool | None = None):
+        """The compilation to run on ``size`` elements whose packed parameters (the kernel's
+        last argument) are ``params``: the specialised parallel kernel for calls of at least
+        ``PARALLEL_MIN_MACS`` elements, the general serial one below. ``specialise`` forces
+        one or the other (tests)."""
+        if specialise is None:
+            specialise = size >= PARALLEL_MIN_MACS
+        if not specialise:
+            return self.general
+        return _specialised(self.make, _ints(self.read(params)))
