@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from vitaccel.fixed import FixedType, Overflow, Rounding
 from vitaccel.fixed import _kernels as core_kernels
+from vitaccel.fixed import _specialise as specialise
 from vitaccel.fixed._assign import all_short
 
 SHORT_ROUNDING = [Rounding.TRN, Rounding.RND]  # the modes of the kernels' short path
@@ -30,6 +31,15 @@ def fmt(draw, widths, ints, signed: bool | None = None, short: bool = False) -> 
     n = draw(st.integers(0, min(w, 3))) if wraps else 0
     r = draw(st.sampled_from(SHORT_ROUNDING if short else list(Rounding)))
     return FixedType(w, draw(ints), s, r, o, n)
+
+
+@contextmanager
+def specialising(on: bool = True) -> Iterator[None]:
+    """Inside, every fused-kernel call runs the specialised compilation (``on``) or the
+    general one (not ``on``), whatever its size."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(specialise, "SPECIALISE_MIN", 0 if on else 1 << 62)
+        yield
 
 
 @contextmanager

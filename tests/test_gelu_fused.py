@@ -8,15 +8,15 @@ import math
 import numpy as np
 import pytest
 from _fixed_oracle import codes, formats
-from _fused_cases import fmt, recording_loops
+from _fused_cases import fmt, specialising
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-import vitaccel.fixed._kernels as core_kernels
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, Overflow, Rounding
 from vitaccel.fixed._assign import assign_one
 from vitaccel.fixed._kernels import cast_one, cast_params
+from vitaccel.fixed._specialise import SPECIALISE_MIN
 from vitaccel.units import _gelu_kernels
 from vitaccel.units._fused import cast_tuples
 from vitaccel.units._ops import int_codes
@@ -27,34 +27,34 @@ KERNELS = {"delta_table": _gelu_kernels.delta_table, "lut": _gelu_kernels.lut,
            "tanh": _gelu_kernels.tanh}
 
 
-def assert_fused_equals_reference(g, x: np.ndarray, x_t: FixedType, parallel: bool) -> bool:
-    """Compare the fused kernel (when it applies) and ``forward`` with the definition.
+def assert_fused_equals_reference(g, x: np.ndarray, x_t: FixedType,
+                                  specialised: bool = False) -> bool:
+    """Compare the fused kernel (when it applies; its general or its specialised
+    compilation) and ``forward`` with the definition.
 
     Returns whether the fused kernel applied.
     """
-    applied, _, _ = compare(g, x, x_t, parallel)
+    applied, _ = compare(g, x, x_t, specialised)
     return applied
 
 
-def check_and_record(g, x: np.ndarray, x_t: FixedType, parallel: bool) -> None:
+def check_and_record(g, x: np.ndarray, x_t: FixedType) -> None:
     """:func:`compare`, recording the path and the overflowed roles as hypothesis events."""
-    applied, ovf, short = compare(g, x, x_t, parallel)
-    event(("fused, short loop" if short else "fused, general loop") if applied else "reference")
+    applied, ovf = compare(g, x, x_t, False)
+    event("fused" if applied else "reference")
     event("overflows: " + ", ".join(sorted(ovf)))
 
 
-def compare(g, x: np.ndarray, x_t: FixedType, parallel: bool
-            ) -> tuple[bool, dict[str, int], bool]:
-    """(whether the fused kernel applied, the definition's overflow counts, whether it ran
-    the loop of short assignments)."""
+def compare(g, x: np.ndarray, x_t: FixedType, specialised: bool) -> tuple[bool, dict[str, int]]:
+    """(whether the fused kernel applied, the definition's overflow counts)."""
     want_ovf: dict[str, int] = {}
     try:
         want = g._reference_forward(int_codes(x, x_t, "x"), x_t, want_ovf)
     except UsageError:
         with pytest.raises(UsageError):
             g.forward(x, x_t, {})
-        return False, {}, False
-    with recording_loops(_gelu_kernels, parallel) as loops:
+        return False, {}
+    with specialising(specialised):
         got_ovf: dict[str, int] = {}
         got = KERNELS[g.NAME](g, int_codes(x, x_t, "x"), x_t, got_ovf)
         fwd_ovf: dict[str, int] = {}
@@ -62,10 +62,10 @@ def compare(g, x: np.ndarray, x_t: FixedType, parallel: bool
     np.testing.assert_array_equal(fwd, want)
     assert fwd.dtype == np.int64 and fwd.shape == x.shape and fwd_ovf == want_ovf
     if got is None:
-        return False, want_ovf, False
+        return False, want_ovf
     np.testing.assert_array_equal(got, want)
     assert got_ovf == want_ovf
-    return True, want_ovf, loops[0]
+    return True, want_ovf
 
 
 # ------------------------------------------------------------------------ strategies
@@ -118,7 +118,7 @@ def test_delta_table_fused_equals_definition(data) -> None:
               step_log2=step, fraction_bits=fb, t_max=t_max)
     x_t = input_format(data.draw, 62)
     x = data.draw(inputs(x_t, [t_max, -t_max, t_max - 2.0**step, 0.0]))
-    check_and_record(g, x, x_t, data.draw(st.booleans()))
+    check_and_record(g, x, x_t)
 
 
 @settings(max_examples=150, deadline=None)
@@ -133,7 +133,7 @@ def test_lut_fused_equals_definition(data) -> None:
               x_max=x_max)
     x_t = input_format(data.draw, 62)
     x = data.draw(inputs(x_t, [x_min, x_max, x_max - 2.0**step, 0.0]))
-    check_and_record(g, x, x_t, data.draw(st.booleans()))
+    check_and_record(g, x, x_t)
 
 
 @settings(max_examples=150, deadline=None)
@@ -153,7 +153,7 @@ def test_tanh_fused_equals_definition(data) -> None:
               const_frac_bits=data.draw(st.sampled_from([8, 16, 24])))
     x_t = input_format(data.draw, 40)
     x = data.draw(inputs(x_t, [g.poly_clip, -g.poly_clip, 1.0, -1.0, 0.0]))
-    check_and_record(g, x, x_t, data.draw(st.booleans()))
+    check_and_record(g, x, x_t)
 
 
 # ------------------------------------------------------------------------ presets, paths
@@ -175,14 +175,14 @@ def test_preset_formats_take_the_fused_path(name: str, x_t: str) -> None:
     if name == "tanh" and x_t.width > 32:  # x * x needs more than 64 bits: the definition
         assert KERNELS[name](g, x, x_t, {}) is None
     else:
-        assert assert_fused_equals_reference(g, x, x_t, parallel=True)
+        assert assert_fused_equals_reference(g, x, x_t, specialised=x_t.width == 32)
 
 
-def test_parallel_path_on_a_large_input() -> None:
+def test_specialised_path_on_a_large_input() -> None:
     g, x_t = DeltaTableGelu(**EDGE), F("ap_fixed<32,10>")
     rng = np.random.default_rng(2)
     x = np.floor(rng.normal(0, 4, (3, 197, 512)) * 2**22).astype(np.int64)
-    assert x.size >= core_kernels.PARALLEL_MIN_MACS
+    assert x.size >= SPECIALISE_MIN
     want_ovf: dict[str, int] = {}
     want = g._reference_forward(x, x_t, want_ovf)
     got_ovf: dict[str, int] = {}
@@ -197,7 +197,8 @@ def test_overflow_counts_per_role() -> None:
     tanh = TanhGelu(table_t=F("ap_ufixed<12,1>"), out_t=F("ap_fixed<10,3,AP_TRN,AP_SAT>"),
                     poly_t=F("ap_fixed<16,4,AP_RND,AP_SAT_SYM>"))
     for g, roles in ((delta, {"gelu.out"}), (tanh, {"gelu.poly", "gelu.out"})):
-        assert assert_fused_equals_reference(g, x, x_t, parallel=False)
+        assert assert_fused_equals_reference(g, x, x_t)
+        assert assert_fused_equals_reference(g, x, x_t, specialised=True)
         ovf: dict[str, int] = {}
         g.forward(x, x_t, ovf)
         assert roles <= {role for role, n in ovf.items() if n > 0}

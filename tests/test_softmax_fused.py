@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from _fused_cases import specialising
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -192,8 +193,10 @@ def test_general_and_specialised_compilations_agree(name: str) -> None:
     plan = sm._fused_plan(x_t)
     general: dict[str, int] = {}
     specialised: dict[str, int] = {}
-    want = run(plan, rows, order, general, specialise=False)
-    np.testing.assert_array_equal(run(plan, rows, order, specialised, specialise=True), want)
+    with specialising(False):
+        want = run(plan, rows, order, general)
+    with specialising():
+        np.testing.assert_array_equal(run(plan, rows, order, specialised), want)
     assert specialised == general
     assert general.get("softmax.sum", 0) > 0 and len(general) >= 2
     assert_same(sm, x, x_t, key_order(33, "reordered", 4))

@@ -28,7 +28,10 @@ from numba.extending import overload
 
 from vitaccel.fixed._kernels import PARALLEL_MIN_MACS
 
-__all__ = ["Fused", "constants_or"]
+__all__ = ["SPECIALISE_MIN", "Fused", "constants_or"]
+
+SPECIALISE_MIN = PARALLEL_MIN_MACS
+"""Calls on at least this many elements run the specialised kernel (on the thread pool)."""
 
 
 def constants_or(consts, read, params):
@@ -70,13 +73,10 @@ class Fused:
         self.read = read
         self.general = njit(cache=True)(make(None))
 
-    def kernel(self, size: int, params: np.ndarray, specialise: bool | None = None):
-        """The compilation to run on ``size`` elements whose packed parameters (the kernel's
-        last argument) are ``params``: the specialised parallel kernel for calls of at least
-        ``PARALLEL_MIN_MACS`` elements, the general serial one below. ``specialise`` forces
-        one or the other (tests)."""
-        if specialise is None:
-            specialise = size >= PARALLEL_MIN_MACS
-        if not specialise:
+    def kernel(self, size: int, params: np.ndarray):
+        """The compilation to run on ``size`` elements whose packed parameters are ``params``:
+        the specialised parallel kernel for calls of at least ``SPECIALISE_MIN`` elements, the
+        general serial one below."""
+        if size < SPECIALISE_MIN:
             return self.general
         return _specialised(self.make, _ints(self.read(params)))

@@ -9,8 +9,9 @@ Per element, every assignment is :func:`~vitaccel.fixed._assign.assign_one` (the
 :func:`~vitaccel.fixed._kernels.cast_one`) of the exact value, every exact add/sub aligns its
 operands' fractional bits by left shifts (as ``fixed_add`` does), every exact product is the
 product of the codes, and every ROM read is :func:`~vitaccel.units.tables.interp_one`. A
-kernel works in chunks of ``CHUNK`` elements (one row of overflow counts each) and runs the
-loop of :func:`~vitaccel.fixed._assign.assign_short` when every assignment allows it.
+kernel works in chunks of ``CHUNK`` elements (one row of overflow counts each); its packed
+parameters travel as one int64 array (:func:`~vitaccel.units._running.flat_params`), and
+large calls run a parallel compilation specialised to them (:mod:`vitaccel.fixed._specialise`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import numpy as np
 from numba import njit, prange
 
 from vitaccel.fixed import FixedType, add_type, mul_type, sub_type
-from vitaccel.fixed._assign import all_short, assign_one, assign_short
-from vitaccel.fixed._kernels import compiled_pair, pick
+from vitaccel.fixed._assign import assign_one
+from vitaccel.fixed._specialise import Fused, constants_or
 from vitaccel.units._fused import (
     CHUNK,
     HALF_T,
@@ -34,6 +35,7 @@ from vitaccel.units._fused import (
     exact_format,
     mul_fits,
 )
+from vitaccel.units._running import cast_at, flat_params
 from vitaccel.units._scalar import shift_floor_one
 from vitaccel.units.tables import interp_one
 
@@ -43,151 +45,150 @@ if TYPE_CHECKING:
 __all__ = ["delta_table", "lut", "tanh"]
 
 
-def _delta_chunk(assign):
-    """DeltaTableGelu on ``x[lo:hi]`` with the assignment function ``assign``. Assignments:
-    ROM read -> table_t, relu -> out_t, relu - d -> out_t; ``sh_*`` align relu and d to the
-    difference's fractional bits. Returns the counts (gelu.table, gelu.out)."""
-
-    @njit
-    def chunk(x, lo, hi, k, x0, u_max, fb, values, shift_a, c_tab, c_relu, c_diff, sh_relu,
-              sh_d, out):
-        n_tab = 0
-        n_out = 0
-        for j in range(lo, hi):
-            v = x[j]
-            a = abs(v)
-            relu = max(v, np.int64(0))
-            if shift_floor_one(a, k) - x0 >= u_max:  # |x| at or beyond the last grid point
-                y, o = assign(relu, c_relu)
-            else:
-                d, o_t = assign(interp_one(a, k, x0, u_max, fb, values, shift_a), c_tab)
-                n_tab += o_t
-                y, o = assign((relu << sh_relu) - (d << sh_d), c_diff)
-            n_out += o
-            out[j] = y
-        return n_tab, n_out
-
-    return chunk
+@njit(cache=True)
+def _table_params(p):
+    """The ROM's :meth:`~vitaccel.units.tables.Table.kernel_args` scalars at ``p[0:5]``."""
+    return p[0], p[1], p[2], p[3], p[4]
 
 
-def _lut_chunk(assign):
-    """LutGelu on ``x[lo:hi]`` with ``assign``. Assignments: ROM read -> table_t,
-    x -> out_t, value -> out_t. Returns the counts (gelu.lut, gelu.out). Below x_min the
-    output is 0 (0 never overflows)."""
+@njit(cache=True)
+def _delta_params(p):
+    c_tab, i = cast_at(p, 5)
+    c_relu, i = cast_at(p, i)
+    c_diff, i = cast_at(p, i)
+    return _table_params(p), c_tab, c_relu, c_diff, p[i], p[i + 1]
 
-    @njit
-    def chunk(x, lo, hi, k, x0, u_max, fb, values, shift_a, c_tab, c_x, c_val, out):
-        n_tab = 0
-        n_out = 0
-        for j in range(lo, hi):
-            v = x[j]
-            pos = shift_floor_one(v, k) - x0
-            if pos < 0:
-                y = np.int64(0)
-            elif pos >= u_max:
-                y, o = assign(v, c_x)
+
+def _delta(consts):
+    def delta(x, values, params, out, counts):
+        """DeltaTableGelu over the chunks of flat ``x``. Assignments: ROM read -> table_t,
+        relu -> out_t, relu - d -> out_t; ``sh_*`` align relu and d to the difference's
+        fractional bits. Counts per chunk: gelu.table, gelu.out."""
+        for c in prange(counts.shape[0]):
+            tp, c_tab, c_relu, c_diff, sh_relu, sh_d = constants_or(consts, _delta_params,
+                                                                    params)
+            k, x0, u_max, fb, shift_a = tp
+            n_tab = 0
+            n_out = 0
+            for j in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
+                v = x[j]
+                a = abs(v)
+                relu = max(v, np.int64(0))
+                if shift_floor_one(a, k) - x0 >= u_max:  # |x| at or beyond the last grid point
+                    y, o = assign_one(relu, c_relu)
+                else:
+                    d, o_t = assign_one(interp_one(a, k, x0, u_max, fb, values, shift_a), c_tab)
+                    n_tab += o_t
+                    y, o = assign_one((relu << sh_relu) - (d << sh_d), c_diff)
                 n_out += o
-            else:
-                t, o_t = assign(interp_one(v, k, x0, u_max, fb, values, shift_a), c_tab)
-                n_tab += o_t
-                y, o = assign(t, c_val)
+                out[j] = y
+            counts[c, 0] = n_tab
+            counts[c, 1] = n_out
+
+    return delta
+
+
+@njit(cache=True)
+def _lut_params(p):
+    c_tab, i = cast_at(p, 5)
+    c_x, i = cast_at(p, i)
+    c_val, i = cast_at(p, i)
+    return _table_params(p), c_tab, c_x, c_val
+
+
+def _lut(consts):
+    def lut(x, values, params, out, counts):
+        """LutGelu over the chunks of flat ``x``. Assignments: ROM read -> table_t,
+        x -> out_t, value -> out_t; below x_min the output is 0 (0 never overflows). Counts
+        per chunk: gelu.lut, gelu.out."""
+        for c in prange(counts.shape[0]):
+            tp, c_tab, c_x, c_val = constants_or(consts, _lut_params, params)
+            k, x0, u_max, fb, shift_a = tp
+            n_tab = 0
+            n_out = 0
+            for j in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
+                v = x[j]
+                pos = shift_floor_one(v, k) - x0
+                if pos < 0:
+                    y = np.int64(0)
+                elif pos >= u_max:
+                    y, o = assign_one(v, c_x)
+                    n_out += o
+                else:
+                    t, o_t = assign_one(interp_one(v, k, x0, u_max, fb, values, shift_a), c_tab)
+                    n_tab += o_t
+                    y, o = assign_one(t, c_val)
+                    n_out += o
+                out[j] = y
+            counts[c, 0] = n_tab
+            counts[c, 1] = n_out
+
+    return lut
+
+
+@njit(cache=True)
+def _tanh_params(p):
+    q = (p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12])
+    c_x2, i = cast_at(p, 13)
+    c_x3, i = cast_at(p, i)
+    c_v, i = cast_at(p, i)
+    c_u, i = cast_at(p, i)
+    c_tab, i = cast_at(p, i)
+    c_out, i = cast_at(p, i)
+    return _table_params(p), q, (c_x2, c_x3, c_v, c_u, c_tab, c_out)
+
+
+def _tanh(consts):
+    def tanh(x, values, params, out, counts):
+        """TanhGelu over the chunks of flat ``x``. ``q``: clip_lo, clip_hi, c1, c2, then the
+        alignment shifts of xc and c2*x3 (v's sum) and of 1 and th (1 + th). Assignments:
+        x2, x3, v, u -> poly_t, ROM read -> table_t, x * (1 + th) * 0.5 -> out_t. Counts per
+        chunk: gelu.poly, gelu.table, gelu.out."""
+        for c in prange(counts.shape[0]):
+            tp, q, casts = constants_or(consts, _tanh_params, params)
+            k, x0, u_max, fb, shift_a = tp
+            clip_lo, clip_hi, c1, c2, sh_xc, sh_c2x3, sh_one, sh_th = q
+            c_x2, c_x3, c_v, c_u, c_tab, c_out = casts
+            n_poly = 0
+            n_tab = 0
+            n_out = 0
+            for j in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
+                v = x[j]
+                xc = min(max(v, clip_lo), clip_hi)
+                x2, o1 = assign_one(xc * xc, c_x2)
+                x3, o2 = assign_one(x2 * xc, c_x3)
+                s, o3 = assign_one((xc << sh_xc) + ((c2 * x3) << sh_c2x3), c_v)
+                u, o4 = assign_one(c1 * s, c_u)
+                n_poly += o1 + o2 + o3 + o4
+                mag, o = assign_one(interp_one(abs(u), k, x0, u_max, fb, values, shift_a),
+                                    c_tab)
+                n_tab += o
+                th = -mag if u < 0 else mag
+                y, o = assign_one(v * ((np.int64(1) << sh_one) + (th << sh_th)), c_out)
                 n_out += o
-            out[j] = y
-        return n_tab, n_out
+                out[j] = y
+            counts[c, 0] = n_poly
+            counts[c, 1] = n_tab
+            counts[c, 2] = n_out
 
-    return chunk
-
-
-def _tanh_chunk(assign):
-    """TanhGelu on ``x[lo:hi]`` with ``assign``. ``p``: clip_lo, clip_hi, c1, c2, then the
-    alignment shifts of xc and c2*x3 (v's sum) and of 1 and th (1 + th). Assignments: x2, x3,
-    v, u -> poly_t, ROM read -> table_t, x * (1 + th) * 0.5 -> out_t. Returns the counts
-    (gelu.poly, gelu.table, gelu.out)."""
-
-    @njit
-    def chunk(x, lo, hi, p, k, x0, u_max, fb, values, shift_a, c_x2, c_x3, c_v, c_u, c_tab,
-              c_out, out):
-        clip_lo, clip_hi, c1, c2, sh_xc, sh_c2x3, sh_one, sh_th = p
-        n_poly = 0
-        n_tab = 0
-        n_out = 0
-        for j in range(lo, hi):
-            v = x[j]
-            xc = min(max(v, clip_lo), clip_hi)
-            x2, o1 = assign(xc * xc, c_x2)
-            x3, o2 = assign(x2 * xc, c_x3)
-            s, o3 = assign((xc << sh_xc) + ((c2 * x3) << sh_c2x3), c_v)
-            u, o4 = assign(c1 * s, c_u)
-            n_poly += o1 + o2 + o3 + o4
-            mag, o = assign(interp_one(abs(u), k, x0, u_max, fb, values, shift_a), c_tab)
-            n_tab += o
-            th = -mag if u < 0 else mag
-            y, o = assign(v * ((np.int64(1) << sh_one) + (th << sh_th)), c_out)
-            n_out += o
-            out[j] = y
-        return n_poly, n_tab, n_out
-
-    return chunk
+    return tanh
 
 
-# Per variant, the chunk loop with only short assignments and the general one.
-_DELTA_SHORT, _DELTA_ANY = _delta_chunk(assign_short), _delta_chunk(assign_one)
-_LUT_SHORT, _LUT_ANY = _lut_chunk(assign_short), _lut_chunk(assign_one)
-_TANH_SHORT, _TANH_ANY = _tanh_chunk(assign_short), _tanh_chunk(assign_one)
+_DELTA_TABLE = Fused(_delta, _delta_params)
+_LUT = Fused(_lut, _lut_params)
+_TANH = Fused(_tanh, _tanh_params)
 
 
-def _delta_table(x, short, k, x0, u_max, fb, values, shift_a, c_tab, c_relu, c_diff, sh_relu,
-                 sh_d, out, counts):
-    """DeltaTableGelu over the chunks of flat ``x`` (see :func:`_delta_chunk`)."""
-    for c in prange(counts.shape[0]):
-        lo, hi = c * CHUNK, min((c + 1) * CHUNK, x.size)
-        if short:
-            n = _DELTA_SHORT(x, lo, hi, k, x0, u_max, fb, values, shift_a, c_tab, c_relu, c_diff,
-                             sh_relu, sh_d, out)
-        else:
-            n = _DELTA_ANY(x, lo, hi, k, x0, u_max, fb, values, shift_a, c_tab, c_relu, c_diff,
-                           sh_relu, sh_d, out)
-        counts[c, 0], counts[c, 1] = n
-
-
-def _lut(x, short, k, x0, u_max, fb, values, shift_a, c_tab, c_x, c_val, out, counts):
-    """LutGelu over the chunks of flat ``x`` (see :func:`_lut_chunk`)."""
-    for c in prange(counts.shape[0]):
-        lo, hi = c * CHUNK, min((c + 1) * CHUNK, x.size)
-        if short:
-            n = _LUT_SHORT(x, lo, hi, k, x0, u_max, fb, values, shift_a, c_tab, c_x, c_val, out)
-        else:
-            n = _LUT_ANY(x, lo, hi, k, x0, u_max, fb, values, shift_a, c_tab, c_x, c_val, out)
-        counts[c, 0], counts[c, 1] = n
-
-
-def _tanh(x, short, p, k, x0, u_max, fb, values, shift_a, c_x2, c_x3, c_v, c_u, c_tab, c_out,
-          out, counts):
-    """TanhGelu over the chunks of flat ``x`` (see :func:`_tanh_chunk`)."""
-    for c in prange(counts.shape[0]):
-        lo, hi = c * CHUNK, min((c + 1) * CHUNK, x.size)
-        if short:
-            n = _TANH_SHORT(x, lo, hi, p, k, x0, u_max, fb, values, shift_a, c_x2, c_x3, c_v,
-                            c_u, c_tab, c_out, out)
-        else:
-            n = _TANH_ANY(x, lo, hi, p, k, x0, u_max, fb, values, shift_a, c_x2, c_x3, c_v,
-                          c_u, c_tab, c_out, out)
-        counts[c, 0], counts[c, 1], counts[c, 2] = n
-
-
-_DELTA_TABLE = compiled_pair(_delta_table)
-_LUT = compiled_pair(_lut)
-_TANH = compiled_pair(_tanh)
-
-
-def _run(kernel: tuple, x: np.ndarray, args: tuple, casts: tuple, roles: tuple[str, ...],
-         overflow: dict[str, int] | None, tail: tuple = ()) -> np.ndarray:
-    """Run ``kernel(flat x, short, *args, *casts, *tail, out, counts)`` (``short``: every
-    assignment takes the short path) and add the counts under ``roles``."""
+def _run(kernel: Fused, x: np.ndarray, table_args: tuple, rest: tuple, roles: tuple[str, ...],
+         overflow: dict[str, int] | None) -> np.ndarray:
+    """Run ``kernel`` on flat ``x`` with the ROM ``table_args`` (:meth:`Table.kernel_args`)
+    and the packed parameters ``rest`` after them, and add the counts under ``roles``."""
+    k, x0, u_max, fb, values, shift_a = table_args
+    params = flat_params(k, x0, u_max, fb, shift_a, *rest)
     flat = np.ascontiguousarray(x).ravel()
     out = np.empty_like(flat)
     counts = np.zeros((-(-flat.size // CHUNK), len(roles)), dtype=np.int64)
-    pick(kernel, flat.size)(flat, all_short(casts), *args, *casts, *tail, out, counts)
+    kernel.kernel(flat.size, params)(flat, values, params, out, counts)
     add_counts(overflow, roles, counts)
     return out.reshape(x.shape)
 
@@ -211,8 +212,8 @@ def delta_table(g: DeltaTableGelu, x: np.ndarray, x_t: FixedType,
         return None
     shifts = (np.int64(diff_t.frac_bits - x_t.frac_bits),
               np.int64(diff_t.frac_bits - g.table_t.frac_bits))
-    return _run(_DELTA_TABLE, x, g.table.kernel_args(a_t), cp, ("gelu.table", "gelu.out"),
-                overflow, shifts)
+    return _run(_DELTA_TABLE, x, g.table.kernel_args(a_t), (*cp, *shifts),
+                ("gelu.table", "gelu.out"), overflow)
 
 
 def lut(g: LutGelu, x: np.ndarray, x_t: FixedType,
@@ -260,5 +261,5 @@ def tanh(g: TanhGelu, x: np.ndarray, x_t: FixedType,
     p = (max(-clip, x_t.min_raw), min(clip, x_t.max_raw), g.c1_raw, g.c2_raw,
          sum_t.frac_bits - x_t.frac_bits, sum_t.frac_bits - c2x3_t.frac_bits,
          onep_t.frac_bits - ONE_T.frac_bits, onep_t.frac_bits - th_t.frac_bits)
-    return _run(_TANH, x, (p, *g.table.kernel_args(a_t)), cp,
+    return _run(_TANH, x, g.table.kernel_args(a_t), (p, *cp),
                 ("gelu.poly", "gelu.table", "gelu.out"), overflow)

@@ -59,7 +59,7 @@ class Plan:
 
 
 def run(plan: Plan, rows: np.ndarray, order: np.ndarray,
-        overflow: dict[str, int] | None, specialise: bool | None = None) -> np.ndarray:
+        overflow: dict[str, int] | None) -> np.ndarray:
     """Probabilities (R, N) of rows (R, N) of validated int64 score codes.
 
     Parameters
@@ -72,17 +72,13 @@ def run(plan: Plan, rows: np.ndarray, order: np.ndarray,
         int64 permutations; row r streams its keys in ``order[r % Q]`` (Q >= 1 when R >= 1).
     overflow : dict, optional
         Overflow counts per role are added here.
-    specialise : bool, optional
-        Force the specialised (True) or the general (False) compilation
-        (:meth:`~vitaccel.fixed._specialise.Fused.kernel`; tests).
 
     Returns
     -------
     np.ndarray
         Codes of the variant's ``prob_t``, in the original key order.
     """
-    kernel = plan.kernel.kernel(rows.size, plan.args[-1], specialise)
-    out, counts = kernel(rows, order, *plan.args)
+    out, counts = plan.kernel.kernel(rows.size, plan.args[-1])(rows, order, *plan.args)
     for role, n in zip(ROLES, counts.sum(axis=0).tolist(), strict=True):
         count(overflow, role, n)
     return out
