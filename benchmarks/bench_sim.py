@@ -9,6 +9,11 @@ patch embedding, Q.K^T and A.V per head) as plain numpy float32 and float64 matm
 same torch time. The w8a8 products fit float32's exact range (in K chunks), the w16a16 ones
 need float64.
 
+``first s`` is the first full batch: it also loads (or, on a machine that never ran these
+formats, compiles: seconds per kernel) the kernels specialised to the graph's formats
+(:mod:`vitaccel.fixed._specialise`). Simulation and torch then run in turn, best of
+``--repeats`` each.
+
 Usage: python benchmarks/bench_sim.py [--batch 8] [--repeats 3] [--model deit-tiny]
 """
 
@@ -26,12 +31,19 @@ from vitaccel.sim import simulate
 
 
 def best_time(fn, repeats: int) -> float:
-    times = []
+    return best_times([fn], repeats)[0]
+
+
+def best_times(fns, repeats: int) -> list[float]:
+    """Best time of each function, the functions run in turn ``repeats`` times (so that a
+    change in the machine's load affects them alike)."""
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for fn, ts in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [min(ts) for ts in times]
 
 
 def products(graph, batch: int) -> list[tuple[int, int, int, int]]:
@@ -83,13 +95,14 @@ def main() -> None:
 
     run_torch()
     print(f"{args.model}, batch {args.batch}, torch threads {torch.get_num_threads()}")
-    print(f"{'precision':<10} {'sim s':>8} {'torch s':>8} {'sim/torch':>10}")
+    print(f"{'precision':<10} {'sim s':>8} {'torch s':>8} {'sim/torch':>10} {'first s':>8}")
     for preset in ("w8a8", "w16a16", "edge-moe"):
         graph = build_graph(model, preset, calibration=x)
-        simulate(graph, x[:1])  # JIT warm-up
-        t_sim = best_time(lambda g=graph: simulate(g, x), args.repeats)
-        t_torch = best_time(run_torch, args.repeats)
-        print(f"{preset:<10} {t_sim:>8.3f} {t_torch:>8.3f} {t_sim / t_torch:>10.2f}")
+        simulate(graph, x[:1])  # JIT warm-up of the general kernels
+        t_first = best_time(lambda g=graph: simulate(g, x), 1)
+        t_sim, t_torch = best_times([lambda g=graph: simulate(g, x), run_torch], args.repeats)
+        print(f"{preset:<10} {t_sim:>8.3f} {t_torch:>8.3f} {t_sim / t_torch:>10.2f} "
+              f"{t_first:>8.1f}")
     shapes = products(graph, args.batch)
     t_torch = best_time(run_torch, args.repeats)
     for name, dtype in (("float32", np.float32), ("float64", np.float64)):
