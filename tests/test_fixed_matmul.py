@@ -229,6 +229,23 @@ def test_stacked_weights_take_one_chunked_blas_call_and_match_exact(path) -> Non
     assert fast[0][1, 2, 3] == (128 * 128 * 1500 << 10) + (int(bias[3]) << 18)
 
 
+@pytest.mark.parametrize("x_t", [FixedType(8, 4), FixedType(20, 4)])
+def test_large_operands_validated_with_their_float_copy(x_t) -> None:
+    """Operands of 4096 codes and more get their range and float copy in one pass (float32
+    for 8-bit formats, float64 for 20-bit ones, whatever path is then chosen): same bits as
+    the exact path, transposed views included, and out-of-range codes are refused."""
+    rng = np.random.default_rng(12)
+    w_t, acc_t = FixedType(8, 2), FixedType(48, 20)
+    x = rng.integers(-100, 100, (96, 300))
+    w = rng.integers(w_t.min_raw, w_t.max_raw + 1, (64, 300)).T  # a non-contiguous view
+    want = fixed_matmul(x, x_t, w, w_t, acc_t=acc_t, path="exact")
+    for path in ("blas32", "blas64", None):
+        np.testing.assert_array_equal(fixed_matmul(x, x_t, w, w_t, acc_t=acc_t, path=path), want)
+    x[50, 7] = x_t.max_raw + 1
+    with pytest.raises(UsageError, match=rf"x_raw codes must lie in \[{x_t.min_raw}, "):
+        fixed_matmul(x, x_t, w, w_t, acc_t=acc_t)
+
+
 def test_bad_arguments_are_refused() -> None:
     t = FixedType(8, 3)
     with pytest.raises(UsageError, match="shapes"):

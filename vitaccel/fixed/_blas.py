@@ -21,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 
 from vitaccel.fixed._kernels import compiled_pair
 
-__all__ = ["float_matmul"]
+__all__ = ["codes_as_float", "float_matmul"]
 
 _SPLIT_MACS = 1 << 21
 """Products below this many multiply-accumulates run on the calling thread alone."""
@@ -45,8 +45,30 @@ def _items(a, b, out):
         out[g] = np.dot(a[g], b[g])
 
 
+def _as_float(flat, out):
+    """``out[:] = flat`` (int64 to float) and the (min, max) of ``flat``, in one pass."""
+    lo = flat[0]
+    hi = lo
+    for i in numba.prange(flat.size):
+        v = flat[i]
+        out[i] = v
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return lo, hi
+
+
 _ROWS = compiled_pair(_row_parts)
 _ITEMS = compiled_pair(_items)
+_AS_FLOAT = compiled_pair(_as_float)
+
+
+def codes_as_float(a: np.ndarray, dtype) -> tuple[np.ndarray, int, int]:
+    """A float copy (``dtype``, same shape) of a non-empty C-contiguous int64 array and the
+    (min, max) of its codes, in one pass (parallel for large arrays). The copy is exact when
+    every code is below the float's exact range; the caller checks that with the range."""
+    out = np.empty(a.shape, dtype)
+    lo, hi = _AS_FLOAT[a.size >= _SPLIT_MACS >> 4](a.reshape(-1), out.reshape(-1))
+    return out, int(lo), int(hi)
 
 
 def float_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

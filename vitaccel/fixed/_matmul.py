@@ -36,7 +36,7 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
-from vitaccel.fixed._blas import float_matmul
+from vitaccel.fixed._blas import codes_as_float, float_matmul
 from vitaccel.fixed._cast import cast_raw, lowest_kept
 from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
@@ -55,22 +55,43 @@ __all__ = ["fixed_matmul", "legal_paths", "PATHS"]
 
 PATHS = ("blas32", "blas64", "floor64", "wrap", "sat", "exact")
 _MIN_CHUNK = 32
+_FLOAT_COPY_MIN = 1 << 12  # operands from this many codes get their float copy with the range
 
 
-def _codes(raw: object, fmt: FixedType, name: str) -> tuple[np.ndarray, int, int]:
-    """int64 codes of ``fmt`` with their min and max (validated)."""
+def _codes(raw: object, fmt: FixedType, name: str,
+           dtype=None) -> tuple[np.ndarray, int, int, np.ndarray | None]:
+    """int64 codes of ``fmt`` with their min and max (validated), and, for a large int64
+    array and a ``dtype``, their float copy (made in the same pass), else None."""
     if not isinstance(fmt, FixedType):
         raise UsageError(f"fixed_matmul: {name} format must be a FixedType, got {fmt!r}")
     a = np.asarray(raw)
     if a.dtype.kind not in "iu":
         raise UsageError(f"fixed_matmul: {name} must hold integer codes of {fmt}, got {a.dtype}")
-    lo, hi = code_range(a) if a.size else (0, 0)
+    af = None
+    if dtype is not None and a.dtype == np.int64 and a.size >= _FLOAT_COPY_MIN:
+        a = np.ascontiguousarray(a)
+        af, lo, hi = codes_as_float(a, dtype)
+    else:
+        lo, hi = code_range(a) if a.size else (0, 0)
     if lo < fmt.min_raw or hi > fmt.max_raw:
         raise UsageError(
             f"fixed_matmul: {name} codes must lie in [{fmt.min_raw}, {fmt.max_raw}] for {fmt}, "
             f"got values in [{lo}, {hi}]"
         )
-    return np.ascontiguousarray(a, dtype=np.int64), lo, hi
+    return np.ascontiguousarray(a, dtype=np.int64), lo, hi, af
+
+
+def _float_guess(x_t: FixedType, w_t: FixedType, product_t: FixedType | None):
+    """The float type a BLAS path would use for any codes of these formats (float32 when
+    every code and product fits 2**24, float64 for 2**53), or None when no BLAS path is
+    expected (a per-product cast, or wider codes)."""
+    if product_t is not None:
+        return None
+    x_abs, w_abs = (max(-t.min_raw, t.max_raw) for t in (x_t, w_t))
+    for dtype, bound in ((np.float32, 1 << 24), (np.float64, 1 << 53)):
+        if x_abs * w_abs <= bound and max(x_abs, w_abs) <= bound:
+            return dtype
+    return None
 
 
 def _is_plain_wrap(fmt: FixedType) -> bool:
@@ -146,11 +167,13 @@ def legal_paths(
     return paths
 
 
-def _blas(x, w, chunk, dtype, acc0, shift, acc_t, epilogue) -> np.ndarray:
+def _blas(x, w, chunk, dtype, acc0, shift, acc_t, epilogue, floats) -> np.ndarray:
     """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t`` (then ``epilogue``), the product via
-    exact float BLAS (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N))."""
+    exact float BLAS (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N)); ``floats``
+    holds float copies of x and w already made (or None each)."""
     k_len = x.shape[-1]
-    xf, wf = x.astype(dtype), w.astype(dtype)
+    xf, wf = (a.astype(dtype) if af is None or af.dtype != dtype else af.reshape(a.shape)
+              for a, af in zip((x, w), floats, strict=True))
     total = float_matmul(xf[..., :chunk], wf[..., :chunk, :])  # exact integers in float
     if chunk < k_len:  # chunk sums are exact; their total is summed in int64
         total = total.astype(np.int64)
@@ -214,8 +237,10 @@ def fixed_matmul(
         Codes of ``acc_t`` (of ``epilogue.out_t`` with an epilogue); with
         ``return_overflow``: ``(raw, n_overflow)``.
     """
-    x, x_lo, x_hi = _codes(x_raw, x_t, "x_raw")
-    w, w_lo, w_hi = _codes(w_raw, w_t, "w_raw")
+    guess = (_float_guess(x_t, w_t, product_t) if all(isinstance(t, FixedType)
+                                                       for t in (x_t, w_t)) else None)
+    x, x_lo, x_hi, xf = _codes(x_raw, x_t, "x_raw", guess)
+    w, w_lo, w_hi, wf = _codes(w_raw, w_t, "w_raw", guess)
     if not (
         (x.ndim >= 2 and w.ndim == 2 and x.shape[-1] == w.shape[0])
         or (x.ndim == 3 and w.ndim == 3 and x.shape[0] == w.shape[0] and x.shape[2] == w.shape[1])
@@ -285,14 +310,14 @@ def fixed_matmul(
         )
     out, n_ovf = _dispatch(x, w, chosen, legal[chosen], acc0, ovf0, mt, st, product_t,
                            acc_t, return_overflow, k_len, n_cols,
-                           max(-x_lo, x_hi), max(-w_lo, w_hi), epilogue)
+                           max(-x_lo, x_hi), max(-w_lo, w_hi), epilogue, (xf, wf))
     return (out, n_ovf) if return_overflow else out
 
 
 def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
-              k_len, n_cols, x_abs, w_abs, epilogue):
+              k_len, n_cols, x_abs, w_abs, epilogue, floats):
     """Run the chosen path on one (x, w) pair or on each item of a batch of them (with the
-    epilogue, if any, for a 2-D w)."""
+    epilogue, if any, for a 2-D w); ``floats``: float copies of x and w, or None each."""
     if chosen == "floor64":  # one compiled call for the whole batch
         lead = x.shape[:-1]
         rows = int(np.prod(lead))
@@ -305,28 +330,29 @@ def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_
         return out.reshape(*lead, n_cols), n_ovf
     if chosen.startswith("blas") and w.ndim == 3:  # one stacked BLAS call for the batch
         return _execute(chosen, chunk, x, w, acc0, ovf0, mt, st, product_t, acc_t,
-                        return_overflow, None)
+                        return_overflow, None, floats)
     if w.ndim == 2:
         rows = int(np.prod(x.shape[:-1]))
         out, n_ovf = _execute(chosen, chunk, x.reshape(rows, k_len), w, acc0, ovf0, mt, st,
-                              product_t, acc_t, return_overflow, epilogue)
+                              product_t, acc_t, return_overflow, epilogue, floats)
         return out.reshape(*x.shape[:-1], n_cols), n_ovf
     parts = [_execute(chosen, chunk, xi, wi, acc0, ovf0, mt, st, product_t, acc_t,
-                      return_overflow, None) for xi, wi in zip(x, w, strict=True)]
+                      return_overflow, None, (None, None)) for xi, wi in zip(x, w, strict=True)]
     out = np.stack([o for o, _ in parts]) if parts else np.empty((0, *x.shape[1:-1], n_cols),
                                                                   np.int64)
     return out, sum(n for _, n in parts)
 
 
 def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
-             epilogue):
+             epilogue, floats):
     """Run path ``chosen`` on x2 (M, K) @ w (K, N) (BLAS paths: also stacked (G, M, K) @
-    (G, K, N)), then the epilogue (2-D only); returns (codes, overflowed accumulators)."""
+    (G, K, N)), then the epilogue (2-D only); returns (codes, overflowed accumulators).
+    ``floats``: float copies of x2 and w (any shape of the same size), or None each."""
     pt = mt if product_t is None else product_t
     if chosen.startswith("blas"):
         dtype = np.float32 if chosen == "blas32" else np.float64
         shift = acc_t.frac_bits - mt.frac_bits
-        out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t, epilogue)
+        out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t, epilogue, floats)
         # only the bias assignment can overflow: once per output row
         return out, int(np.count_nonzero(ovf0)) * int(np.prod(x2.shape[:-1]))
     if chosen == "wrap":
