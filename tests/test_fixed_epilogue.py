@@ -20,6 +20,7 @@ from vitaccel.fixed import (
     fixed_matmul,
 )
 from vitaccel.fixed._matmul import legal_paths
+from vitaccel.fixed._specialise import SPECIALISE_MIN
 
 
 def _paths(x, x_t, w, w_t, acc_t, product_t, bias, bias_t) -> list[str]:
@@ -81,19 +82,27 @@ def test_fused_write_back_equals_the_unfused_assignments(case, out_t, data) -> N
            _paths(x, x_t, w, w_t, acc_t, product_t, bias, bias_t))
 
 
-@settings(deadline=None, max_examples=8)
-@given(seed=st.integers(0, 2**32 - 1), out_t=formats(max_width=12), res_t=formats(max_width=12))
-def test_fused_write_back_on_large_products(seed, out_t, res_t) -> None:
-    """Large enough for the parallel kernel; int8-like codes take the float32 BLAS path."""
-    rng = np.random.default_rng(seed)
+@pytest.mark.parametrize(("out_t", "res_t"), [
+    ("ap_fixed<8,4>", "ap_fixed<8,4>"),
+    ("ap_fixed<9,3,AP_RND_CONV,AP_SAT_SYM>", "ap_ufixed<10,5,AP_RND_ZERO,AP_WRAP,2>"),
+])
+def test_fused_write_back_on_large_products(out_t, res_t) -> None:
+    """Large enough for the specialised kernel (w8a8-like formats, and modes off the short
+    path); int8-like codes take the float32 BLAS path."""
+    out_t, res_t = FixedType.parse(out_t), FixedType.parse(res_t)
+    rng = np.random.default_rng(5)
     x_t, w_t = FixedType(8, 4), FixedType(8, -2)
     acc_t, bias_t = FixedType(40, 10), FixedType(16, 2)
     m, k, n = 700, 64, 400
+    assert m * n >= SPECIALISE_MIN
     x = rng.integers(x_t.min_raw, x_t.max_raw + 1, (m, k))
     w = rng.integers(w_t.min_raw, w_t.max_raw + 1, (k, n))
     bias = rng.integers(bias_t.min_raw, bias_t.max_raw + 1, n)
     res = rng.integers(res_t.min_raw, res_t.max_raw + 1, (m, n))
     _check(x, x_t, w, w_t, acc_t, None, bias, bias_t, out_t, res, res_t, ["blas32", "exact"])
+    accs = [fixed_matmul(x, x_t, w, w_t, acc_t=acc_t, bias_raw=bias, bias_t=bias_t, path=p)
+            for p in ("blas32", "exact")]
+    np.testing.assert_array_equal(*accs)  # the BLAS end (shift, bias, wrap) on its own
 
 
 def test_edge_moe_floor64_write_back_with_a_residual() -> None:

@@ -9,7 +9,8 @@ For every output element (the linear engine's write-back)::
 
 Each step is the ``ap_fixed`` assignment of :func:`vitaccel.fixed._kernels.cast_one`; the
 unfused definition (:meth:`FixedType.cast`, :func:`vitaccel.fixed.fixed_add`) gives the same
-bits and is used where an intermediate needs more than 62 bits.
+bits and is used where an intermediate needs more than 62 bits. Large products run a kernel
+specialised to the formats (:mod:`vitaccel.fixed._specialise`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from numba import njit, prange
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, fixed_add
-from vitaccel.fixed._assign import all_short, assign_one, assign_params, assign_short
+from vitaccel.fixed._assign import assign_one, assign_params
 from vitaccel.fixed._cast import as_raw, cast_raw, is_identity
 from vitaccel.fixed._format import FixedType
-from vitaccel.fixed._kernels import compiled_pair, pick
+from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
 
 __all__ = ["Epilogue", "finish_codes"]
 
@@ -67,72 +68,62 @@ def _count(overflow: dict[str, int], role: str, n: int) -> None:
         overflow[role] = overflow.get(role, 0) + int(n)
 
 
-def _row_loop(assign):
-    """The write-back of one row with the assignment function ``assign``."""
-
-    @njit
-    def row(total, i, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r,
-            do_res, c_res, out):
-        up = 64 - width
-        mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
-        n_out = 0
-        n_res = 0
-        for j in range(total.shape[1]):
-            if finish:
-                v = (np.int64(total[i, j]) << shift) + acc0[j]
-                v = ((v << up) >> up) if signed else (v & mask)
-            else:
-                v = np.int64(total[i, j])
-            if do_out:
-                v, f = assign(v, c_out)
-                n_out += f
-            if do_res:
-                v, f = assign((v << s_y) + (res[i, j] << s_r), c_res)
-                n_res += f
-            out[i, j] = v
-        return n_out, n_res
-
-    return row
+@njit(cache=True)
+def _finish_params(p):
+    c_out, i = cast_at(p, 5)
+    c_res, _ = cast_at(p, i + 3)
+    return (p[0] != 0, p[1], p[2], p[3] != 0, p[4] != 0, c_out, p[i], p[i + 1], p[i + 2] != 0,
+            c_res)
 
 
-_ROW_SHORT, _ROW_ANY = _row_loop(assign_short), _row_loop(assign_one)
+def _finish(consts):
+    def finish_rows(total, acc0, res, params, out, counts):
+        """One pass over ``total`` (R, N) into ``out``: with ``finish`` the BLAS end
+        (``(int(total) << shift) + acc0`` wrapped to ``width`` bits), else ``total`` holds
+        accumulator codes; then the output assignment (``do_out``) and the residual sum
+        ``(y << s_y) + (res << s_r)`` assigned by ``c_res`` (``do_res``). Overflow counts per
+        row go to ``counts`` (R, 2)."""
+        for i in prange(total.shape[0]):
+            finish, shift, width, signed, do_out, c_out, s_y, s_r, do_res, c_res = (
+                constants_or(consts, _finish_params, params))
+            up = 64 - width
+            mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
+            n_out = 0
+            n_res = 0
+            for j in range(total.shape[1]):
+                if finish:
+                    v = (np.int64(total[i, j]) << shift) + acc0[j]
+                    v = ((v << up) >> up) if signed else (v & mask)
+                else:
+                    v = np.int64(total[i, j])
+                if do_out:
+                    v, f = assign_one(v, c_out)
+                    n_out += f
+                if do_res:
+                    v, f = assign_one((v << s_y) + (res[i, j] << s_r), c_res)
+                    n_res += f
+                out[i, j] = v
+            counts[i, 0] = n_out
+            counts[i, 1] = n_res
+
+    return finish_rows
 
 
-def _finish(total, short, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r,
-            do_res, c_res, out, counts):
-    """One pass over ``total`` (R, N) into ``out``: with ``finish`` the BLAS end
-    (``(int(total) << shift) + acc0`` wrapped to ``width`` bits), else ``total`` holds
-    accumulator codes; then the output assignment (``do_out``) and the residual sum
-    ``(y << s_y) + (res << s_r)`` assigned by ``c_res`` (``do_res``). ``short``: both
-    assignments take :func:`assign_short`. Overflow counts per row go to ``counts`` (R, 2).
-    """
-    for i in prange(total.shape[0]):
-        if short:
-            counts[i, 0], counts[i, 1] = _ROW_SHORT(
-                total, i, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r,
-                do_res, c_res, out)
-        else:
-            counts[i, 0], counts[i, 1] = _ROW_ANY(
-                total, i, finish, acc0, shift, width, signed, do_out, c_out, res, s_y, s_r,
-                do_res, c_res, out)
-
-
-finish_kernel = compiled_pair(_finish)
+_FINISH = Fused(_finish, _finish_params)
 _NO_RESIDUAL = np.zeros((1, 1), np.int64)
 _NO_CAST = assign_params(0, 1, FixedType(1, 1))
 
 
 def _run(total, finish, acc0, shift, acc_t, c_out, res, s_y, s_r, c_res):
-    """:func:`_finish` on ``total`` (R, N); ``c_out`` / ``c_res`` None: no such assignment.
-    Returns (codes, #out overflows, #residual overflows)."""
+    """The write-back kernel on ``total`` (R, N); ``c_out`` / ``c_res`` None: no such
+    assignment. Returns (codes, #out overflows, #residual overflows)."""
     rows, n_cols = total.shape
     out = np.empty((rows, n_cols), np.int64)
     counts = np.zeros((rows, 2), np.int64)
-    casts = [c for c in (c_out, c_res) if c is not None]
-    pick(finish_kernel, total.size)(
-        total, all_short(casts), finish, acc0, shift, acc_t.width, acc_t.signed,
-        c_out is not None, _NO_CAST if c_out is None else c_out, res, s_y, s_r,
-        c_res is not None, _NO_CAST if c_res is None else c_res, out, counts)
+    params = flat_params(finish, shift, acc_t.width, acc_t.signed, c_out is not None,
+                         _NO_CAST if c_out is None else c_out, s_y, s_r, c_res is not None,
+                         _NO_CAST if c_res is None else c_res)
+    _FINISH.kernel(total.size, params)(total, acc0, res, params, out, counts)
     n_out, n_res = counts.sum(axis=0).tolist()
     return out, n_out, n_res
 

@@ -28,7 +28,7 @@ from numba.extending import overload
 
 from vitaccel.fixed._kernels import PARALLEL_MIN_MACS
 
-__all__ = ["SPECIALISE_MIN", "Fused", "constants_or"]
+__all__ = ["SPECIALISE_MIN", "Fused", "cast_at", "constants_or", "flat_params"]
 
 SPECIALISE_MIN = PARALLEL_MIN_MACS
 """Calls on at least this many elements run the specialised kernel (on the thread pool)."""
@@ -45,6 +45,37 @@ def _constants_or(consts, read, params):
     if isinstance(consts, types.NoneType):
         return lambda consts, read, params: read(params)
     return lambda consts, read, params: consts
+
+
+_CAST_LEN = 14  # ints per packed assignment (vitaccel.fixed._kernels.cast_params)
+
+
+def flat_params(*parts: object) -> np.ndarray:
+    """Packed parameters (ints and nested tuples of ints, such as
+    :func:`~vitaccel.fixed._assign.assign_params`) as one int64 array, in order.
+
+    Numba's parallel loops take no tuple arguments, so a kernel gets this array and its
+    reader (:class:`Fused`) rebuilds the tuples, with :func:`cast_at` for assignments.
+    """
+    out: list[int] = []
+
+    def walk(p: object) -> None:
+        if isinstance(p, tuple):
+            for q in p:
+                walk(q)
+        else:
+            out.append(int(p))
+
+    walk(parts)
+    return np.array(out, dtype=np.int64)
+
+
+@njit(cache=True)
+def cast_at(p, i):
+    """The :func:`~vitaccel.fixed._assign.assign_params` tuple stored at ``p[i:i + 14]`` and
+    the offset after it."""
+    return (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6], p[i + 7],
+            p[i + 8], p[i + 9], p[i + 10], p[i + 11], p[i + 12], p[i + 13]), i + _CAST_LEN
 
 
 def _ints(value: object) -> object:

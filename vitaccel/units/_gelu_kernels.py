@@ -10,7 +10,7 @@ Per element, every assignment is :func:`~vitaccel.fixed._assign.assign_one` (the
 operands' fractional bits by left shifts (as ``fixed_add`` does), every exact product is the
 product of the codes, and every ROM read is :func:`~vitaccel.units.tables.interp_one`. A
 kernel works in chunks of ``CHUNK`` elements (one row of overflow counts each); its packed
-parameters travel as one int64 array (:func:`~vitaccel.units._running.flat_params`), and
+parameters travel as one int64 array (:func:`~vitaccel.fixed._specialise.flat_params`), and
 large calls run a parallel compilation specialised to them (:mod:`vitaccel.fixed._specialise`).
 """
 
@@ -24,7 +24,7 @@ from numba import njit, prange
 
 from vitaccel.fixed import FixedType, add_type, mul_type, sub_type
 from vitaccel.fixed._assign import assign_one
-from vitaccel.fixed._specialise import Fused, constants_or
+from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
 from vitaccel.units._fused import (
     CHUNK,
     HALF_T,
@@ -35,7 +35,6 @@ from vitaccel.units._fused import (
     exact_format,
     mul_fits,
 )
-from vitaccel.units._running import cast_at, flat_params
 from vitaccel.units._scalar import shift_floor_one
 from vitaccel.units.tables import interp_one
 

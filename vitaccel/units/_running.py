@@ -20,15 +20,12 @@ from numba import njit
 
 from vitaccel.fixed import FixedType, add_type
 from vitaccel.fixed._assign import assign_one, assign_params
+from vitaccel.fixed._specialise import cast_at
 from vitaccel.units._ops import assign, count, mul_assign
 
-__all__ = [
-    "cast_at", "flat_params", "running_sum", "sum_params",
-    "sum_params_at", "sum_step",
-]
+__all__ = ["running_sum", "sum_params", "sum_params_at", "sum_step"]
 
 _ONE_T = FixedType(1, 1, False)
-_CAST_LEN = 14  # ints per packed assignment (vitaccel.fixed._kernels.cast_params)
 
 
 def sum_params(term_t: FixedType, sum_t: FixedType) -> tuple | None:
@@ -51,35 +48,6 @@ def sum_params(term_t: FixedType, sum_t: FixedType) -> tuple | None:
         np.int64(add_t.frac_bits - sum_t.frac_bits), np.int64(add_t.frac_bits - term_t.frac_bits),
         np.int64(one_t.frac_bits - sum_t.frac_bits), np.int64(1) << np.int64(one_t.frac_bits),
     )
-
-
-def flat_params(*parts: object) -> np.ndarray:
-    """Packed parameters (ints and nested tuples of
-    :func:`~vitaccel.fixed._assign.assign_params`, :func:`sum_params`) as one int64 array, in
-    order.
-
-    Numba's parallel loops take no tuple arguments, so a parallel kernel gets this array and
-    reads its tuples back per work item with :func:`cast_at` and :func:`sum_params_at`.
-    """
-    out: list[int] = []
-
-    def walk(p: object) -> None:
-        if isinstance(p, tuple):
-            for q in p:
-                walk(q)
-        else:
-            out.append(int(p))
-
-    walk(parts)
-    return np.array(out, dtype=np.int64)
-
-
-@njit(cache=True)
-def cast_at(p, i):
-    """The :func:`~vitaccel.fixed._assign.assign_params` tuple stored at ``p[i:i + 14]`` and
-    the offset after it."""
-    return (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6], p[i + 7],
-            p[i + 8], p[i + 9], p[i + 10], p[i + 11], p[i + 12], p[i + 13]), i + _CAST_LEN
 
 
 @njit(cache=True)

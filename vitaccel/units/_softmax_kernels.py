@@ -9,7 +9,7 @@ exists only when every intermediate fits 62 bits (the builders return None other
 caller runs the vectorised definition). Overflows are counted per row and role and summed
 afterwards; the tests compare bits and counts with the vectorised definition.
 
-The packed parameters travel as one int64 array (:func:`~vitaccel.units._running.flat_params`;
+The packed parameters travel as one int64 array (:func:`~vitaccel.fixed._specialise.flat_params`;
 numba's parallel loops take no tuple arguments). Small calls run the general kernel on one
 thread, which reads its tuples back per row; large calls run in parallel (``prange``) a
 compilation specialised to the plan's parameters, which are then constants of the machine
@@ -26,11 +26,9 @@ from numba import njit, prange
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, sub_type
 from vitaccel.fixed._assign import assign_one, assign_params
-from vitaccel.fixed._specialise import Fused, constants_or
+from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
 from vitaccel.units._ops import count
 from vitaccel.units._running import (
-    cast_at,
-    flat_params,
     sum_params,
     sum_params_at,
     sum_step,
