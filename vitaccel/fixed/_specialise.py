@@ -103,6 +103,7 @@ class Fused:
         self.make = make
         self.read = read
         self.general = njit(cache=True)(make(None))
+        self._by_params: dict[bytes, object] = {}
 
     def kernel(self, size: int, params: np.ndarray):
         """The compilation to run on ``size`` elements whose packed parameters are ``params``:
@@ -110,4 +111,8 @@ class Fused:
         general serial one below."""
         if size < SPECIALISE_MIN:
             return self.general
-        return _specialised(self.make, _ints(self.read(params)))
+        key = params.tobytes()
+        kernel = self._by_params.get(key)
+        if kernel is None:
+            kernel = self._by_params[key] = _specialised(self.make, _ints(self.read(params)))
+        return kernel
