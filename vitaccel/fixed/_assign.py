@@ -6,6 +6,7 @@ kernel whose assignments all allow :func:`assign_short` runs a loop without othe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,9 +18,11 @@ from vitaccel.fixed._kernels import cast_one, cast_params
 __all__ = ["all_short", "assign_one", "assign_params", "assign_short", "is_short"]
 
 
+@functools.lru_cache(maxsize=4096)
 def assign_params(shift: int, src_width: int, dst: FixedType) -> tuple:
     """:func:`~vitaccel.fixed._kernels.cast_params` as a tuple of int64 for
-    :func:`assign_one` (compiled loops read a tuple without reference counting)."""
+    :func:`assign_one` (compiled loops read a tuple without reference counting); memoised,
+    as units build the same assignments on every call."""
     return tuple(np.int64(v) for v in cast_params(shift, src_width, dst))
 
 

@@ -15,6 +15,7 @@ specialised to the formats (:mod:`vitaccel.fixed._specialise`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,15 +115,21 @@ _NO_RESIDUAL = np.zeros((1, 1), np.int64)
 _NO_CAST = assign_params(0, 1, FixedType(1, 1))
 
 
+@functools.lru_cache(maxsize=1024)
+def _packed(finish, shift, acc_t, c_out, s_y, s_r, c_res) -> np.ndarray:
+    """The write-back kernel's packed parameters (:func:`_finish_params`)."""
+    return flat_params(finish, shift, acc_t.width, acc_t.signed, c_out is not None,
+                       _NO_CAST if c_out is None else c_out, s_y, s_r, c_res is not None,
+                       _NO_CAST if c_res is None else c_res)
+
+
 def _run(total, finish, acc0, shift, acc_t, c_out, res, s_y, s_r, c_res):
     """The write-back kernel on ``total`` (R, N); ``c_out`` / ``c_res`` None: no such
     assignment. Returns (codes, #out overflows, #residual overflows)."""
     rows, n_cols = total.shape
     out = np.empty((rows, n_cols), np.int64)
     counts = np.zeros((rows, 2), np.int64)
-    params = flat_params(finish, shift, acc_t.width, acc_t.signed, c_out is not None,
-                         _NO_CAST if c_out is None else c_out, s_y, s_r, c_res is not None,
-                         _NO_CAST if c_res is None else c_res)
+    params = _packed(finish, shift, acc_t, c_out, s_y, s_r, c_res)
     _FINISH.kernel(total.size, params)(total, acc0, res, params, out, counts)
     n_out, n_res = counts.sum(axis=0).tolist()
     return out, n_out, n_res

@@ -16,6 +16,7 @@ large calls run a parallel compilation specialised to them (:mod:`vitaccel.fixed
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -178,12 +179,20 @@ _LUT = Fused(_lut, _lut_params)
 _TANH = Fused(_tanh, _tanh_params)
 
 
-def _run(kernel: Fused, x: np.ndarray, table_args: tuple, rest: tuple, roles: tuple[str, ...],
-         overflow: dict[str, int] | None) -> np.ndarray:
-    """Run ``kernel`` on flat ``x`` with the ROM ``table_args`` (:meth:`Table.kernel_args`)
-    and the packed parameters ``rest`` after them, and add the counts under ``roles``."""
+def _pack(table_args: tuple, rest: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """``(ROM values, packed parameters)``: the ROM's :meth:`Table.kernel_args` scalars, then
+    ``rest``."""
     k, x0, u_max, fb, values, shift_a = table_args
-    params = flat_params(k, x0, u_max, fb, shift_a, *rest)
+    return values, flat_params(k, x0, u_max, fb, shift_a, *rest)
+
+
+def _run(kernel: Fused, x: np.ndarray, args: tuple[np.ndarray, np.ndarray] | None,
+         roles: tuple[str, ...], overflow: dict[str, int] | None) -> np.ndarray | None:
+    """Run ``kernel`` on flat ``x`` with ``args`` (:func:`_pack`) and add the counts under
+    ``roles``; None when ``args`` is (the fused kernel does not apply)."""
+    if args is None:
+        return None
+    values, params = args
     flat = np.ascontiguousarray(x).ravel()
     out = np.empty_like(flat)
     counts = np.zeros((-(-flat.size // CHUNK), len(roles)), dtype=np.int64)
@@ -202,6 +211,11 @@ def delta_table(g: DeltaTableGelu, x: np.ndarray, x_t: FixedType,
         Codes of ``g.out_t`` (shape of ``x``), or None when ``relu - d``, ``|x|`` or a format
         assigned to would not have int64 codes (or ``|x|`` is too wide for the ROM).
     """
+    return _run(_DELTA_TABLE, x, _delta_args(g, x_t), ("gelu.table", "gelu.out"), overflow)
+
+
+@functools.lru_cache(maxsize=256)
+def _delta_args(g: DeltaTableGelu, x_t: FixedType) -> tuple | None:
     diff_t = exact_format(sub_type, x_t, g.table_t)
     a_t = abs_type(x_t)
     if diff_t is None or a_t.width > 63:
@@ -209,10 +223,8 @@ def delta_table(g: DeltaTableGelu, x: np.ndarray, x_t: FixedType,
     cp = cast_tuples([(g.table.sum_t, g.table_t), (x_t, g.out_t), (diff_t, g.out_t)])
     if cp is None:
         return None
-    shifts = (np.int64(diff_t.frac_bits - x_t.frac_bits),
-              np.int64(diff_t.frac_bits - g.table_t.frac_bits))
-    return _run(_DELTA_TABLE, x, g.table.kernel_args(a_t), (*cp, *shifts),
-                ("gelu.table", "gelu.out"), overflow)
+    shifts = (diff_t.frac_bits - x_t.frac_bits, diff_t.frac_bits - g.table_t.frac_bits)
+    return _pack(g.table.kernel_args(a_t), (*cp, *shifts))
 
 
 def lut(g: LutGelu, x: np.ndarray, x_t: FixedType,
@@ -225,10 +237,13 @@ def lut(g: LutGelu, x: np.ndarray, x_t: FixedType,
         Codes of ``g.out_t`` (shape of ``x``), or None when a format assigned to would not
         have int64 codes (every other intermediate is a code of ``x_t`` or the ROM's formats).
     """
+    return _run(_LUT, x, _lut_args(g, x_t), ("gelu.lut", "gelu.out"), overflow)
+
+
+@functools.lru_cache(maxsize=256)
+def _lut_args(g: LutGelu, x_t: FixedType) -> tuple | None:
     cp = cast_tuples([(g.table.sum_t, g.table_t), (x_t, g.out_t), (g.table_t, g.out_t)])
-    if cp is None:
-        return None
-    return _run(_LUT, x, g.table.kernel_args(x_t), cp, ("gelu.lut", "gelu.out"), overflow)
+    return None if cp is None else _pack(g.table.kernel_args(x_t), cp)
 
 
 def tanh(g: TanhGelu, x: np.ndarray, x_t: FixedType,
@@ -241,6 +256,12 @@ def tanh(g: TanhGelu, x: np.ndarray, x_t: FixedType,
         Codes of ``g.out_t`` (shape of ``x``), or None when a product, a sum or a format
         assigned to would not have int64 codes.
     """
+    return _run(_TANH, x, _tanh_args(g, x_t), ("gelu.poly", "gelu.table", "gelu.out"),
+                overflow)
+
+
+@functools.lru_cache(maxsize=256)
+def _tanh_args(g: TanhGelu, x_t: FixedType) -> tuple | None:
     p_t, c_t = g.poly_t, g.const_t
     c2x3_t = exact_format(mul_type, c_t, p_t)
     sum_t = None if c2x3_t is None else exact_format(add_type, x_t, c2x3_t)
@@ -260,5 +281,4 @@ def tanh(g: TanhGelu, x: np.ndarray, x_t: FixedType,
     p = (max(-clip, x_t.min_raw), min(clip, x_t.max_raw), g.c1_raw, g.c2_raw,
          sum_t.frac_bits - x_t.frac_bits, sum_t.frac_bits - c2x3_t.frac_bits,
          onep_t.frac_bits - ONE_T.frac_bits, onep_t.frac_bits - th_t.frac_bits)
-    return _run(_TANH, x, g.table.kernel_args(a_t), (p, *cp),
-                ("gelu.poly", "gelu.table", "gelu.out"), overflow)
+    return _pack(g.table.kernel_args(a_t), (p, *cp))

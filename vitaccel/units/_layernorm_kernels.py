@@ -17,6 +17,7 @@ products of the codes. The two element loops of a row run
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -81,6 +82,7 @@ def _plan(role: str, params: list[int], values: np.ndarray,
                      np.asarray(values, dtype=np.int64), cp + (_NO_CAST,) * (5 - len(cp)))
 
 
+@functools.lru_cache(maxsize=256)
 def rsqrt_table_plan(ln: RsqrtTableLayerNorm) -> RsqrtPlan | None:
     """Plan of :meth:`RsqrtTableLayerNorm.rsqrt`, or None when its Newton products or sums
     would not have int64 codes (or the vectorised code would reject the formats)."""
@@ -108,6 +110,7 @@ def rsqrt_table_plan(ln: RsqrtTableLayerNorm) -> RsqrtPlan | None:
                  [(tab.sum_t, tab_t), *newton, (word_t, r_t)])
 
 
+@functools.lru_cache(maxsize=256)
 def isqrt_plan(ln: IsqrtLayerNorm) -> RsqrtPlan | None:
     """Plan of :meth:`IsqrtLayerNorm.rsqrt`, or None when the vectorised code would reject
     the formats or a format assigned to would not have int64 codes."""
@@ -269,6 +272,32 @@ def _divider(num_t: FixedType | None, d: int, dst: FixedType
     return max(k, 0), den, (FixedType(width, int_bits, True), dst)
 
 
+@functools.lru_cache(maxsize=256)
+def _params(ln: FixedLayerNorm, x_t: FixedType, g_t: FixedType, b_t: FixedType,
+            d: int) -> tuple | None:
+    """``(p, casts)`` of :func:`_layernorm` for rows of ``d`` codes of ``x_t``, or None when
+    the fused pass does not apply."""
+    c_t, var_t, r_t = ln.centered_t, ln.var_t, ln.rsqrt_t
+    mean_div = _divider(_acc_type(x_t, d), d, ln.mean_t)
+    var_div = _divider(_acc_type(var_t, d), d, var_t)
+    cent_t = exact_format(sub_type, x_t, ln.mean_t)
+    eps_t = exact_format(add_type, var_t, var_t)
+    prod_t = exact_format(mul_type, ln.norm_t, g_t)
+    out_sum_t = None if prod_t is None else exact_format(add_type, prod_t, b_t)
+    if (mean_div is None or var_div is None or cent_t is None or eps_t is None
+            or out_sum_t is None or not mul_fits(c_t, c_t) or not mul_fits(c_t, r_t)
+            or not var_t.min_raw <= ln.eps_raw <= var_t.max_raw):
+        return None
+    cp = cast_tuples([mean_div[2], (cent_t, c_t), (mul_type(c_t, c_t), var_t), var_div[2],
+                      (eps_t, var_t), (mul_type(c_t, r_t), ln.norm_t), (out_sum_t, ln.out_t)])
+    if cp is None:
+        return None
+    p = (mean_div[0], mean_div[1], var_div[0], var_div[1],
+         cent_t.frac_bits - x_t.frac_bits, cent_t.frac_bits - ln.mean_t.frac_bits, ln.eps_raw,
+         out_sum_t.frac_bits - prod_t.frac_bits, out_sum_t.frac_bits - b_t.frac_bits)
+    return p, cp
+
+
 def forward(ln: FixedLayerNorm, plan: RsqrtPlan, x: np.ndarray, x_t: FixedType, g: np.ndarray,
             g_t: FixedType, b: np.ndarray, b_t: FixedType,
             overflow: dict[str, int] | None) -> np.ndarray | None:
@@ -291,24 +320,10 @@ def forward(ln: FixedLayerNorm, plan: RsqrtPlan, x: np.ndarray, x_t: FixedType, 
         Codes of ``ln.out_t`` (shape of ``x``), or None when the fused pass does not apply.
     """
     d = x.shape[-1]
-    c_t, var_t, r_t = ln.centered_t, ln.var_t, ln.rsqrt_t
-    mean_div = _divider(_acc_type(x_t, d), d, ln.mean_t)
-    var_div = _divider(_acc_type(var_t, d), d, var_t)
-    cent_t = exact_format(sub_type, x_t, ln.mean_t)
-    eps_t = exact_format(add_type, var_t, var_t)
-    prod_t = exact_format(mul_type, ln.norm_t, g_t)
-    out_sum_t = None if prod_t is None else exact_format(add_type, prod_t, b_t)
-    if (mean_div is None or var_div is None or cent_t is None or eps_t is None
-            or out_sum_t is None or not mul_fits(c_t, c_t) or not mul_fits(c_t, r_t)
-            or not var_t.min_raw <= ln.eps_raw <= var_t.max_raw):
+    params = _params(ln, x_t, g_t, b_t, d)
+    if params is None:
         return None
-    cp = cast_tuples([mean_div[2], (cent_t, c_t), (mul_type(c_t, c_t), var_t), var_div[2],
-                      (eps_t, var_t), (mul_type(c_t, r_t), ln.norm_t), (out_sum_t, ln.out_t)])
-    if cp is None:
-        return None
-    p = (mean_div[0], mean_div[1], var_div[0], var_div[1],
-         cent_t.frac_bits - x_t.frac_bits, cent_t.frac_bits - ln.mean_t.frac_bits, ln.eps_raw,
-         out_sum_t.frac_bits - prod_t.frac_bits, out_sum_t.frac_bits - b_t.frac_bits)
+    p, cp = params
     rows = np.ascontiguousarray(x).reshape(-1, d)
     out = np.empty_like(rows)
     counts = np.zeros((rows.shape[0], 7), dtype=np.int64)

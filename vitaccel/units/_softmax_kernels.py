@@ -18,6 +18,7 @@ code (:mod:`vitaccel.fixed._specialise`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,6 +118,7 @@ def _common(sm, x_t: FixedType) -> tuple | None:
     return values, (recip, sp, prob)
 
 
+@functools.lru_cache(maxsize=256)
 def online_plan(sm, x_t: FixedType) -> Plan | None:
     """Plan of an :class:`~vitaccel.units.softmax.OnlineSoftmax` for scores of ``x_t``."""
     try:
@@ -131,6 +133,7 @@ def online_plan(sm, x_t: FixedType) -> Plan | None:
     return Plan(_ONLINE, (ev, rv, flat_params(ep, *params, s0, s0_ovf)))
 
 
+@functools.lru_cache(maxsize=256)
 def two_pass_plan(sm, x_t: FixedType) -> Plan | None:
     """Plan of a :class:`~vitaccel.units.softmax.TwoPassSoftmax` for scores of ``x_t``."""
     try:
@@ -144,6 +147,7 @@ def two_pass_plan(sm, x_t: FixedType) -> Plan | None:
     return Plan(_TWO_PASS, (ev, rv, flat_params(ep, *params)))
 
 
+@functools.lru_cache(maxsize=256)
 def base2_plan(sm, x_t: FixedType) -> Plan | None:
     """Plan of a :class:`~vitaccel.units.softmax.Base2Softmax` for scores of ``x_t``.
 
