@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -62,6 +63,12 @@ class Param:
     def value(self) -> np.ndarray:
         """The quantized values as float64."""
         return self.fmt.to_float(self.raw)
+
+    @functools.cached_property
+    def raw_t(self) -> np.ndarray:
+        """``raw.T`` of a 2-D parameter as a C-contiguous read-only array (made once: the
+        (in, out) weight layout of every product)."""
+        return _frozen_array(np.ascontiguousarray(self.raw.T))
 
 
 @dataclass(frozen=True, eq=False)

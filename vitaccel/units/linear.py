@@ -68,7 +68,7 @@ def matmul_rows(
             acc = finish_codes(acc, node.attrs["acc_t"], epilogue)
     else:
         acc, n = fixed_matmul(
-            x.reshape(-1, x.shape[-1]), x_t, w.raw.T, w.fmt,
+            x.reshape(-1, x.shape[-1]), x_t, w.raw_t, w.fmt,
             acc_t=node.attrs["acc_t"], product_t=node.attrs["product_t"],
             bias_raw=b.raw, bias_t=b.fmt, return_overflow=True, epilogue=epilogue,
         )
