@@ -50,8 +50,9 @@ _SHIFT_DST_BITS = 60  # widest destination of a barrel shift (vitaccel.units._op
 
 @dataclass(frozen=True)
 class Plan:
-    """A fused kernel (serial and parallel compilations) and its arguments after the rows:
-    the ROMs (int64 arrays) and the packed parameters (:func:`flat_params`)."""
+    """A fused kernel (its general and specialised compilations) and its arguments after
+    the rows: the ROMs (int64 arrays) and the packed parameters (:func:`flat_params`);
+    memoised per variant and scores format, so shared and never written."""
 
     kernel: Fused
     args: tuple
