@@ -274,7 +274,7 @@ def test_oracle_helper_is_exact() -> None:
     prod=st.sampled_from(["ap_fixed<32,10>", "ap_fixed<36,14>", "ap_ufixed<32,10>"]),
 )
 def test_floor64_flags_and_codes_equal_the_exact_path(seed, dims, batch, x_shift, prod) -> None:
-    """Per-product truncation in float64: same codes and overflow counts as the sequential
+    """Per-product truncation in int64: same codes and overflow counts as the sequential
     path, whether the data stays in range (bias-only flags) or overflows; rows and columns
     that do not fill the kernel's 4 x 128 tiles, and stacked (batched) weights."""
     rng = np.random.default_rng(seed)
@@ -343,20 +343,28 @@ def test_empty_inner_or_output_dimension_on_every_path(k_len, n_cols, product) -
                                                                raw.shape), err_msg=path)
 
 
-@settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), w_bits=st.sampled_from([20, 24, 25, 28]),
+_WIDE_ACT = FixedType.parse("ap_fixed<40,18>")
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1),
+       case=st.sampled_from([(_WIDE_ACT, "ap_fixed<12,2>", x_bits, 11)
+                             for x_bits in (20, 30, 31, 35, 39)]
+                            + [(EDGE_ACT, "ap_fixed<32,10>", 20, w_bits) for w_bits in (30, 31)]),
        batch=st.sampled_from([None, 4]))
-def test_floor64_with_activation_weights_on_both_sides_of_2_to_the_24(seed, w_bits,
-                                                                      batch) -> None:
-    """Attention-like products (both operands activations): the kernel reads w as float32
-    only while every code is below 2**24, else as float64; both give the exact path's bits."""
+def test_floor64_with_codes_on_both_sides_of_2_to_the_31(seed, case, batch) -> None:
+    """The kernel multiplies 32 x 32 -> 64 bits only while the codes of both operands fit
+    int32, else full int64 products: either way the exact path's bits and overflow counts
+    (wide ap_fixed<40,18> activations times 12-bit weights, and activations on both sides
+    of an attention-like product); the most negative codes ``-2**bits`` are present."""
+    act, w_fmt, x_bits, w_bits = case
     rng = np.random.default_rng(seed)
     lead = () if batch is None else (batch,)
-    x = rng.integers(-(2**19), 2**19, (*lead, 9, 70))
+    x = rng.integers(-(2**x_bits), 2**x_bits, (*lead, 9, 70))
     w = rng.integers(-(2**w_bits), 2**w_bits, (*lead, 70, 131))
-    w.flat[0] = 2**w_bits - 1  # the largest magnitude is present
-    kw = dict(acc_t=EDGE_ACT, product_t=EDGE_ACT, return_overflow=True)
-    fast = fixed_matmul(x, EDGE_ACT, w, EDGE_ACT, path="floor64", **kw)
-    slow = fixed_matmul(x, EDGE_ACT, w, EDGE_ACT, path="exact", **kw)
+    x.flat[0], w.flat[0] = -(2**x_bits), -(2**w_bits)
+    kw = dict(acc_t=act, product_t=act, return_overflow=True)
+    fast = fixed_matmul(x, act, w, FixedType.parse(w_fmt), path="floor64", **kw)
+    slow = fixed_matmul(x, act, w, FixedType.parse(w_fmt), path="exact", **kw)
     np.testing.assert_array_equal(fast[0], slow[0])
     assert fast[1] == slow[1]

@@ -11,6 +11,8 @@ import types
 
 import numpy as np
 from numba import njit, prange
+from numba import types as types_nb
+from numba.extending import overload
 
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 
@@ -274,10 +276,10 @@ def _mm_sat(x, w, acc0, ovf0, use_p, pcast, d, acc_min, acc_max, low_code, sym):
 
 def _mm_floor_flags(x, w, acc0, ovf0, scale, d_mul, p_lo, p_hi, a_lo, a_hi):
     """Overflow flags of the ``floor64`` accumulation ``acc = acc0 + sum_k floor(x[m,k] *
-    w[k,n] * scale) * d_mul`` in k order (float64, exact under the conditions of
-    :func:`_mm_floor_sum`): an element is flagged when a truncated term leaves ``[p_lo, p_hi]``
-    or a partial sum leaves ``[a_lo, a_hi]`` (the sums match the hardware's until its first
-    overflow), found from the running extremes.
+    w[k,n] * scale) * d_mul`` in k order (float64: exact, as the ``floor64`` path's products
+    and partial sums are integers below 2**53): an element is flagged when a truncated term
+    leaves ``[p_lo, p_hi]`` or a partial sum leaves ``[a_lo, a_hi]`` (the sums match the
+    hardware's until its first overflow), found from the running extremes.
     """
     m_rows, k_len = x.shape
     n_cols = w.shape[1]
@@ -305,18 +307,30 @@ def _mm_floor_flags(x, w, acc0, ovf0, scale, d_mul, p_lo, p_hi, a_lo, a_hi):
 
 
 _FLOOR_ROWS = 4  # rows of x sharing each loaded row segment of w
-_FLOOR_COLS = 128  # columns per accumulator tile (4 x 128 float64 stay in L1)
+_FLOOR_COLS = 128  # columns per accumulator tile (4 x 128 int64 stay in L1)
 
 
-def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
-    """``acc0 + d_mul * sum_k floor(x[g,m,k] * w[g,k,n] * scale)`` for stacked int64 codes x
-    (G, M, K) and float w (G, K, N) (float32 only where its values are exact), wrapped to
-    ``width`` bits (two's complement when ``signed``); returns the int64 codes and
-    ``sum_k |x[g,m,k]|`` (G, M) in float64 (for the overflow bound).
+def _operand(code, w):
+    """``code`` as the int64 factor of a product with an element of ``w``."""
+    return code
 
-    The sums run in float64: exact (in any order of the additions) when the products, the
-    truncated terms and every partial sum are integers below 2**53. Register-tiled: four rows
-    of x share every row segment of w, the tile accumulators stay in L1, and the loop over
+
+@overload(_operand)
+def _operand_overload(code, w):
+    if w.dtype == types_nb.int32:  # x fits int32 too: a 32x32 -> 64 bit multiply (pmuldq)
+        return lambda code, w: np.int64(np.int32(code))
+    return lambda code, w: code
+
+
+def _mm_floor_sum(x, w, shift, acc0, d, width, signed):
+    """``acc0 + (sum_k floor(x[g,m,k] * w[g,k,n] * 2**-shift) << d)`` for stacked int64 codes
+    x (G, M, K) and w (G, K, N), wrapped to ``width`` bits (two's complement when
+    ``signed``); returns the int64 codes and ``sum_k |x[g,m,k]|`` (G, M) in float64 (for the
+    overflow bound). w is int32 only where x and w codes both fit int32.
+
+    Each term is ``(x * w) >> shift`` in int64: exact while the products and all partial sums
+    stay inside int64, in any order of the additions. Register-tiled: four rows of x share
+    every row segment of w, the tile accumulators stay in L1, and the loop over
     (g, row block) runs in parallel.
     """
     g_len, m_rows, k_len = x.shape
@@ -331,17 +345,17 @@ def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
         m0 = (gb % blocks) * _FLOOR_ROWS
         rows = min(_FLOOR_ROWS, m_rows - m0)
         m1, m2, m3 = min(m0 + 1, m_rows - 1), min(m0 + 2, m_rows - 1), min(m0 + 3, m_rows - 1)
-        acc = np.empty((_FLOOR_ROWS, _FLOOR_COLS))
+        acc = np.empty((_FLOOR_ROWS, _FLOOR_COLS), np.int64)
         for n0 in range(0, n_cols, _FLOOR_COLS):
             nb = min(_FLOOR_COLS, n_cols - n0)
             a0 = acc[0]
             a1 = acc[1]
             a2 = acc[2]
             a3 = acc[3]
-            a0[:nb] = 0.0
-            a1[:nb] = 0.0
-            a2[:nb] = 0.0
-            a3[:nb] = 0.0
+            a0[:nb] = 0
+            a1[:nb] = 0
+            a2[:nb] = 0
+            a3[:nb] = 0
             if n0 == 0:  # |x| row sums, once per row block
                 for r in range(rows):
                     s = 0.0
@@ -349,20 +363,20 @@ def _mm_floor_sum(x, w, scale, acc0, d_mul, width, signed):
                         s += abs(x[g, m0 + r, k])
                     row_abs[g, m0 + r] = s
             for k in range(k_len):
-                x0 = x[g, m0, k] * scale
-                x1 = x[g, m1, k] * scale
-                x2 = x[g, m2, k] * scale
-                x3 = x[g, m3, k] * scale
+                x0 = _operand(x[g, m0, k], w)
+                x1 = _operand(x[g, m1, k], w)
+                x2 = _operand(x[g, m2, k], w)
+                x3 = _operand(x[g, m3, k], w)
                 wr = w[g, k, n0:n0 + nb]
                 for j in range(nb):
-                    wv = wr[j]
-                    a0[j] += np.floor(x0 * wv)
-                    a1[j] += np.floor(x1 * wv)
-                    a2[j] += np.floor(x2 * wv)
-                    a3[j] += np.floor(x3 * wv)
+                    wv = np.int64(wr[j])
+                    a0[j] += (x0 * wv) >> shift
+                    a1[j] += (x1 * wv) >> shift
+                    a2[j] += (x2 * wv) >> shift
+                    a3[j] += (x3 * wv) >> shift
             for r in range(rows):  # rows past the end repeat the last row; not stored
                 for j in range(nb):
-                    v = np.int64(acc0[n0 + j] + acc[r, j] * d_mul)
+                    v = acc0[n0 + j] + (acc[r, j] << d)
                     out[g, m0 + r, n0 + j] = ((v << up) >> up) if signed else (v & mask)
     return out, row_abs
 
@@ -459,7 +473,7 @@ cast_trn_wrap = compiled_pair(_cast_trn_wrap)
 code_range_kernel = compiled_pair(_range)
 # fastmath only reorders the additions, which are exact in any order here
 mm_floor_flags = compiled_pair(_mm_floor_flags, fastmath=True)
-mm_floor_sum = compiled_pair(_mm_floor_sum, fastmath=True)
+mm_floor_sum = compiled_pair(_mm_floor_sum)
 
 
 def pick(kernel: tuple, macs: int):

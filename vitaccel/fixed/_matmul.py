@@ -16,8 +16,9 @@ equivalence is proven for the actual data, and the fastest of them is used:
     ``AP_WRAP`` accumulator that never rounds and products cast to an ``AP_TRN`` / ``AP_WRAP``
     ``product_t`` at least as wide as the accumulator (Edge-MoE): modulo 2**W the per-term
     wrap changes nothing, so each term is ``floor(x * w * 2**-s)`` and the sum wraps once at
-    the end; computed in float64, exact while products, terms and all partial sums are
-    integers below 2**53 (numba, vectorised).
+    the end; computed in int64 (a 32 x 32 -> 64 bit multiply where the codes fit int32),
+    admitted while products, terms and all partial sums stay below 2**53 (numba,
+    vectorised).
 ``"wrap"``
     ``AP_WRAP`` accumulator (N = 0) that never rounds: the products (each cast to
     ``product_t`` on its own, e.g. Edge-MoE's ``ap_fixed<32,10>`` ``AP_TRN``) are summed in
@@ -384,28 +385,29 @@ def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs):
     Overflow flags: rows whose partial sums provably stay in range (bound ``|acc0| +
     (|x| @ |w|) * 2**-s + K``, in accumulator LSBs; first with ``|w|`` replaced by its
     maximum, then exactly for the rows that bound does not clear) and whose truncated products
-    fit ``pt`` keep only the bias flags; the other rows rerun with per-step checks. Codes of w
-    below 2**24 travel as float32 (exact; half the memory traffic of the kernel's w rows).
+    fit ``pt`` keep only the bias flags; the other rows rerun with per-step checks. Where
+    both operands' codes fit int32, w travels as int32 and each product is one 32 x 32 -> 64
+    bit multiply.
     """
     shift = mt.frac_bits - pt.frac_bits
-    d_mul = 2.0 ** (acc_t.frac_bits - pt.frac_bits)
-    wf = w3.astype(np.float32 if w_abs < 1 << 24 else np.float64)
-    a0 = acc0.astype(np.float64)
+    d = acc_t.frac_bits - pt.frac_bits
+    wi = w3.astype(np.int32 if max(x_abs, w_abs) < 1 << 31 else np.int64, copy=False)
     out, row_abs = pick(mm_floor_sum, x3.size * w3.shape[2])(
-        x3, wf, 2.0**-shift, a0, d_mul, acc_t.width, acc_t.signed)
+        x3, wi, shift, acc0, d, acc_t.width, acc_t.signed)
     n_ovf = int(np.count_nonzero(ovf0)) * x3.shape[0] * x3.shape[1]
     if track and x3.size and w3.size:
-        for g, m in _floor_suspects(x3, wf, row_abs, acc0, shift, d_mul, pt, acc_t, x_abs,
-                                    w_abs):
-            args = (2.0**-shift, d_mul, float(pt.min_raw), float(pt.max_raw),
-                    float(acc_t.min_raw), float(acc_t.max_raw))
+        suspects = _floor_suspects(x3, w3, row_abs, acc0, shift, d, pt, acc_t, x_abs, w_abs)
+        args = (2.0**-shift, 2.0**d, float(pt.min_raw), float(pt.max_raw),
+                float(acc_t.min_raw), float(acc_t.max_raw))
+        for g, m in suspects:
             flags = pick(mm_floor_flags, m.size * x3.shape[2] * w3.shape[2])(
-                x3[g, m].astype(np.float64), wf[g], a0, ovf0, *args)
+                x3[g, m].astype(np.float64), w3[g].astype(np.float64),
+                acc0.astype(np.float64), ovf0, *args)
             n_ovf += int(np.count_nonzero(flags)) - int(np.count_nonzero(ovf0)) * m.size
     return out, n_ovf
 
 
-def _floor_suspects(x3, wf, row_abs, acc0, shift, d_mul, pt, acc_t, x_abs, w_abs):
+def _floor_suspects(x3, w3, row_abs, acc0, shift, d, pt, acc_t, x_abs, w_abs):
     """(g, rows) pairs of the floor64 product that might overflow (see :func:`_run_floor`);
     ``row_abs`` (G, M) holds ``sum_k |x|``, ``x_abs`` and ``w_abs`` bound the magnitudes of the
     codes."""
@@ -413,18 +415,19 @@ def _floor_suspects(x3, wf, row_abs, acc0, shift, d_mul, pt, acc_t, x_abs, w_abs
     limit = min(acc_t.max_raw, -acc_t.min_raw - 1)
     if term_abs > min(pt.max_raw, -pt.min_raw - 1):
         return [(g, np.arange(x3.shape[1])) for g in range(x3.shape[0])]
+    d_mul = 2.0**d
     a0 = float(np.abs(acc0).max()) if acc0.size else 0.0
-    k_len = wf.shape[1]
-    w_max = (np.maximum(-wf.min(axis=(1, 2)), wf.max(axis=(1, 2))) if wf.shape[0] > 1
-             else np.array([float(w_abs)]))  # per item |w| max, without an |w| temporary
+    k_len = w3.shape[1]
+    w_max = (np.maximum(-w3.min(axis=(1, 2)), w3.max(axis=(1, 2))) if w3.shape[0] > 1
+             else np.array([w_abs]))  # per item |w| max, without an |w| temporary
     coarse = a0 + (row_abs * w_max[:, None] * 2.0**-shift + k_len) * d_mul
     flagged = coarse * (1 + 1e-12) + 1 > limit
     out = []
     for g in np.nonzero(flagged.any(axis=1))[0]:
         rows = np.nonzero(flagged[g])[0]
         ax = np.abs(x3[g, rows]).astype(np.float64)
-        bound = np.abs(acc0) + (float_matmul(ax, np.abs(wf[g])) * 2.0**-shift
-                                + k_len) * d_mul
+        bound = np.abs(acc0) + (float_matmul(ax, np.abs(w3[g]).astype(np.float64))
+                                * 2.0**-shift + k_len) * d_mul
         rows = rows[(bound * (1 + 1e-12) + 1 > limit).any(axis=1)]
         if rows.size:
             out.append((int(g), rows))
