@@ -310,23 +310,26 @@ _FLOOR_ROWS = 4  # rows of x sharing each loaded row segment of w
 _FLOOR_COLS = 128  # columns per accumulator tile (4 x 128 int64 stay in L1)
 
 
-def _operand(code, w):
-    """``code`` as the int64 factor of a product with an element of ``w``."""
+def _operand(code, lane):
+    """``code`` as the int64 factor of a product; with an int32 ``lane`` (a typed flag: every
+    factor fits int32) as the sign extension of its low 32 bits, which lets the product
+    compile to one 32 x 32 -> 64 bit multiply (pmuldq) per lane."""
     return code
 
 
 @overload(_operand)
-def _operand_overload(code, w):
-    if w.dtype == types_nb.int32:  # x fits int32 too: a 32x32 -> 64 bit multiply (pmuldq)
-        return lambda code, w: np.int64(np.int32(code))
-    return lambda code, w: code
+def _operand_overload(code, lane):
+    if lane == types_nb.int32:
+        return lambda code, lane: np.int64(np.int32(code))
+    return lambda code, lane: code
 
 
-def _mm_floor_sum(x, w, shift, acc0, d, width, signed):
+def _mm_floor_sum(x, w, shift, acc0, d, width, signed, lane):
     """``acc0 + (sum_k floor(x[g,m,k] * w[g,k,n] * 2**-shift) << d)`` for stacked int64 codes
     x (G, M, K) and w (G, K, N), wrapped to ``width`` bits (two's complement when
     ``signed``); returns the int64 codes and ``sum_k |x[g,m,k]|`` (G, M) in float64 (for the
-    overflow bound). w is int32 only where x and w codes both fit int32.
+    overflow bound). ``lane``: ``np.int32(0)`` where every code of x and w fits int32, else
+    ``np.int64(0)`` (see :func:`_operand`).
 
     Each term is ``(x * w) >> shift`` in int64: exact while the products and all partial sums
     stay inside int64, in any order of the additions. Register-tiled: four rows of x share
@@ -363,13 +366,13 @@ def _mm_floor_sum(x, w, shift, acc0, d, width, signed):
                         s += abs(x[g, m0 + r, k])
                     row_abs[g, m0 + r] = s
             for k in range(k_len):
-                x0 = _operand(x[g, m0, k], w)
-                x1 = _operand(x[g, m1, k], w)
-                x2 = _operand(x[g, m2, k], w)
-                x3 = _operand(x[g, m3, k], w)
+                x0 = _operand(x[g, m0, k], lane)
+                x1 = _operand(x[g, m1, k], lane)
+                x2 = _operand(x[g, m2, k], lane)
+                x3 = _operand(x[g, m3, k], lane)
                 wr = w[g, k, n0:n0 + nb]
                 for j in range(nb):
-                    wv = np.int64(wr[j])
+                    wv = _operand(wr[j], lane)
                     a0[j] += (x0 * wv) >> shift
                     a1[j] += (x1 * wv) >> shift
                     a2[j] += (x2 * wv) >> shift

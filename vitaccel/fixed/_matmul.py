@@ -386,14 +386,13 @@ def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs):
     (|x| @ |w|) * 2**-s + K``, in accumulator LSBs; first with ``|w|`` replaced by its
     maximum, then exactly for the rows that bound does not clear) and whose truncated products
     fit ``pt`` keep only the bias flags; the other rows rerun with per-step checks. Where
-    both operands' codes fit int32, w travels as int32 and each product is one 32 x 32 -> 64
-    bit multiply.
+    both operands' codes fit int32, each product is one 32 x 32 -> 64 bit multiply.
     """
     shift = mt.frac_bits - pt.frac_bits
     d = acc_t.frac_bits - pt.frac_bits
-    wi = w3.astype(np.int32 if max(x_abs, w_abs) < 1 << 31 else np.int64, copy=False)
+    lane = np.int32(0) if max(x_abs, w_abs) < 1 << 31 else np.int64(0)
     out, row_abs = pick(mm_floor_sum, x3.size * w3.shape[2])(
-        x3, wi, shift, acc0, d, acc_t.width, acc_t.signed)
+        x3, w3, shift, acc0, d, acc_t.width, acc_t.signed, lane)
     n_ovf = int(np.count_nonzero(ovf0)) * x3.shape[0] * x3.shape[1]
     if track and x3.size and w3.size:
         suspects = _floor_suspects(x3, w3, row_abs, acc0, shift, d, pt, acc_t, x_abs, w_abs)
