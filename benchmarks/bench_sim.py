@@ -11,8 +11,9 @@ need float64.
 
 ``first s`` is the first full batch: it also loads (or, on a machine that never ran these
 formats, compiles: seconds per kernel) the kernels specialised to the graph's formats
-(:mod:`vitaccel.fixed._specialise`). Simulation and torch then run in turn, best of
-``--repeats`` each.
+(:mod:`vitaccel.fixed._specialise`). Simulation and torch then run in turn ``--repeats``
+times: ``sim/torch`` is the ratio of their best times, ``paired`` the median of the ratios of
+the runs made one after the other (less swayed by a shared machine's changing load).
 
 Usage: python benchmarks/bench_sim.py [--batch 8] [--repeats 3] [--model deit-tiny]
 """
@@ -31,11 +32,11 @@ from vitaccel.sim import simulate
 
 
 def best_time(fn, repeats: int) -> float:
-    return best_times([fn], repeats)[0]
+    return min(run_in_turn([fn], repeats)[0])
 
 
-def best_times(fns, repeats: int) -> list[float]:
-    """Best time of each function, the functions run in turn ``repeats`` times (so that a
+def run_in_turn(fns, repeats: int) -> list[list[float]]:
+    """Times of each function, the functions run in turn ``repeats`` times (so that a
     change in the machine's load affects them alike)."""
     times = [[] for _ in fns]
     for _ in range(repeats):
@@ -43,7 +44,7 @@ def best_times(fns, repeats: int) -> list[float]:
             t0 = time.perf_counter()
             fn()
             ts.append(time.perf_counter() - t0)
-    return [min(ts) for ts in times]
+    return times
 
 
 def products(graph, batch: int) -> list[tuple[int, int, int, int]]:
@@ -95,14 +96,17 @@ def main() -> None:
 
     run_torch()
     print(f"{args.model}, batch {args.batch}, torch threads {torch.get_num_threads()}")
-    print(f"{'precision':<10} {'sim s':>8} {'torch s':>8} {'sim/torch':>10} {'first s':>8}")
+    print(f"{'precision':<10} {'sim s':>8} {'torch s':>8} {'sim/torch':>10} {'first s':>8} "
+          f"{'paired':>7}")
     for preset in ("w8a8", "w16a16", "edge-moe"):
         graph = build_graph(model, preset, calibration=x)
         simulate(graph, x[:1])  # JIT warm-up of the general kernels
         t_first = best_time(lambda g=graph: simulate(g, x), 1)
-        t_sim, t_torch = best_times([lambda g=graph: simulate(g, x), run_torch], args.repeats)
+        sims, torchs = run_in_turn([lambda g=graph: simulate(g, x), run_torch], args.repeats)
+        t_sim, t_torch = min(sims), min(torchs)
+        paired = float(np.median(np.array(sims) / np.array(torchs)))
         print(f"{preset:<10} {t_sim:>8.3f} {t_torch:>8.3f} {t_sim / t_torch:>10.2f} "
-              f"{t_first:>8.1f}")
+              f"{t_first:>8.1f} {paired:>7.2f}")
     shapes = products(graph, args.batch)
     t_torch = best_time(run_torch, args.repeats)
     for name, dtype in (("float32", np.float32), ("float64", np.float64)):
