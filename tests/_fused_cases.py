@@ -1,19 +1,16 @@
-"""Pieces shared by the fused-kernel property tests (GELU, LayerNorm): format strategies and
-the patching that records which compiled loop ran."""
+"""Pieces shared by the fused-kernel property tests (softmax, GELU, LayerNorm): format
+strategies and the patching that picks the general or the specialised compilation."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import ModuleType
 
 import pytest
 from hypothesis import strategies as st
 
 from vitaccel.fixed import FixedType, Overflow, Rounding
-from vitaccel.fixed import _kernels as core_kernels
 from vitaccel.fixed import _specialise as specialise
-from vitaccel.fixed._assign import all_short
 
 SHORT_ROUNDING = [Rounding.TRN, Rounding.RND]  # the modes of the kernels' short path
 SHORT_OVERFLOW = [Overflow.WRAP, Overflow.SAT]
@@ -40,16 +37,3 @@ def specialising(on: bool = True) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(specialise, "SPECIALISE_MIN", 0 if on else 1 << 62)
         yield
-
-
-@contextmanager
-def recording_loops(kernels: ModuleType, parallel: bool) -> Iterator[list[bool]]:
-    """Inside, ``kernels.all_short`` also appends its answer (the short loops ran) to the
-    yielded list; with ``parallel`` even small inputs take the parallel compilation."""
-    loops: list[bool] = []
-    with pytest.MonkeyPatch.context() as mp:
-        if parallel:
-            mp.setattr(core_kernels, "PARALLEL_MIN_MACS", 0)
-        mp.setattr(kernels, "all_short",
-                   lambda casts: loops.append(all_short(casts)) or loops[-1])
-        yield loops

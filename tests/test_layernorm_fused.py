@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _fixed_oracle import codes, formats
-from _fused_cases import fmt, recording_loops
+from _fused_cases import fmt, specialising
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-import vitaccel.fixed._kernels as core_kernels
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType
+from vitaccel.fixed._specialise import SPECIALISE_MIN
 from vitaccel.units import _layernorm_kernels
 from vitaccel.units.layernorm import (
     IsqrtLayerNorm,
@@ -35,11 +35,11 @@ W16 = {
 }
 
 
-def compare(ln, x, x_t, g, g_t, b, b_t, parallel: bool) -> tuple[bool, dict[str, int], bool]:
-    """Compare the fused kernel (when it applies) and ``forward`` with the definition.
+def compare(ln, x, x_t, g, g_t, b, b_t, specialised: bool) -> tuple[bool, dict[str, int]]:
+    """Compare the fused kernel (when it applies; its general or its specialised
+    compilation) and ``forward`` with the definition.
 
-    Returns (whether the fused kernel applied, the definition's overflow counts, whether it ran
-    the loops of short assignments).
+    Returns (whether the fused kernel applied, the definition's overflow counts).
     """
     want_ovf: dict[str, int] = {}
     try:
@@ -47,8 +47,8 @@ def compare(ln, x, x_t, g, g_t, b, b_t, parallel: bool) -> tuple[bool, dict[str,
     except UsageError:
         with pytest.raises(UsageError):
             ln.forward(x, x_t, g, g_t, b, b_t, {})
-        return False, {}, False
-    with recording_loops(_layernorm_kernels, parallel) as loops:
+        return False, {}
+    with specialising(specialised):
         got_ovf: dict[str, int] = {}
         xv, _, gv, _, bv, _ = _validated(x, x_t, g, g_t, b, b_t)
         plan = ln._rsqrt_plan()
@@ -59,10 +59,10 @@ def compare(ln, x, x_t, g, g_t, b, b_t, parallel: bool) -> tuple[bool, dict[str,
     np.testing.assert_array_equal(fwd, want)
     assert fwd.dtype == np.int64 and fwd.shape == x.shape and fwd_ovf == want_ovf
     if got is None:
-        return False, want_ovf, False
+        return False, want_ovf
     np.testing.assert_array_equal(got, want)
     assert got_ovf == want_ovf
-    return True, want_ovf, loops[0]
+    return True, want_ovf
 
 
 def _validated(x, x_t, g, g_t, b, b_t):
@@ -138,9 +138,8 @@ def test_fused_forward_equals_definition(data) -> None:
     b_t = data.draw(formats(max_width=20))
     g = np.array(data.draw(st.lists(codes(g_t), min_size=d, max_size=d)), dtype=np.int64)
     b = np.array(data.draw(st.lists(codes(b_t), min_size=d, max_size=d)), dtype=np.int64)
-    applied, ovf, loops = compare(ln, x, x_t, g, g_t, b, b_t, data.draw(st.booleans()))
-    path = ("fused, short loops" if loops else "fused, general loops") if applied else "reference"
-    event(f"{ln.NAME}: {path}")
+    applied, ovf = compare(ln, x, x_t, g, g_t, b, b_t, specialised=False)
+    event(f"{ln.NAME}: {'fused' if applied else 'reference'}")
     event("overflows: " + ", ".join(sorted(ovf)))
 
 
@@ -157,9 +156,38 @@ def test_preset_formats_take_the_fused_path(name: str, roles: dict) -> None:
     x[0, 1, ::2], x[0, 1, 1::2] = x_t.min_raw, x_t.max_raw  # the largest variance
     g = rng.integers(g_t.min_raw, g_t.max_raw, 192, endpoint=True)
     b = rng.integers(b_t.min_raw, b_t.max_raw, 192, endpoint=True)
-    assert x.size >= core_kernels.PARALLEL_MIN_MACS
-    applied, ovf, loops = compare(ln, x, x_t, g, g_t, b, b_t, parallel=False)
-    assert applied and loops and ovf  # the extreme rows overflow
+    assert x.size >= SPECIALISE_MIN  # forward runs the specialised compilation
+    applied, ovf = compare(ln, x, x_t, g, g_t, b, b_t, specialised=True)
+    assert applied and ovf  # the extreme rows overflow
+
+
+NARROW = {  # every rounding and overflow mode off the branch-free short assignment
+    "mean_t": F("ap_fixed<12,5,AP_RND_CONV,AP_SAT_SYM>"),
+    "centered_t": F("ap_fixed<12,4,AP_RND_ZERO,AP_WRAP,1>"),
+    "var_t": F("ap_ufixed<20,8,AP_RND_INF,AP_SAT>"),
+    "rsqrt_t": F("ap_ufixed<14,4,AP_RND_MIN_INF,AP_WRAP>"),
+    "norm_t": F("ap_fixed<10,3,AP_TRN_ZERO,AP_SAT_SYM>"),
+    "out_t": F("ap_fixed<8,2,AP_RND,AP_SAT_ZERO>"),
+}
+
+
+@pytest.mark.parametrize("name", ["rsqrt_table", "isqrt"])
+def test_general_and_specialised_compilations_agree(name: str) -> None:
+    """The specialised kernel (the parameters as constants, parallel rows) gives the general
+    kernel's bits and counts, on formats that saturate, wrap and round in every mode."""
+    ln = (RsqrtTableLayerNorm(**NARROW, rsqrt_table_t=F("ap_ufixed<12,1,AP_RND_CONV>"),
+                              newton_steps=1) if name == "rsqrt_table"
+          else IsqrtLayerNorm(**NARROW, sqrt_t=F("ap_ufixed<16,8,AP_RND_INF,AP_SAT>")))
+    x_t, g_t, b_t = F("ap_fixed<16,6>"), F("ap_fixed<10,3>"), F("ap_fixed<10,1>")
+    rng = np.random.default_rng(4)
+    x = np.floor(rng.normal(0, 1, (4, 9, 48)) * rng.choice([0.05, 1, 20], (4, 9, 1))
+                 * 2.0**x_t.frac_bits).clip(x_t.min_raw, x_t.max_raw).astype(np.int64)
+    g = rng.integers(g_t.min_raw, g_t.max_raw, 48, endpoint=True)
+    b = rng.integers(b_t.min_raw, b_t.max_raw, 48, endpoint=True)
+    runs = [compare(ln, x, x_t, g, g_t, b, b_t, specialised=on) for on in (False, True)]
+    assert runs[0] == runs[1]  # both equal the definition, with the same counts
+    applied, ovf = runs[0]
+    assert applied and len(ovf) >= 3
 
 
 def test_wide_formats_fall_back_to_the_definition() -> None:
@@ -169,9 +197,9 @@ def test_wide_formats_fall_back_to_the_definition() -> None:
     x = np.arange(12, dtype=np.int64).reshape(2, 6) << 20
     g = np.full(6, 1 << 11)
     assert _layernorm_kernels.forward(ln, ln._rsqrt_plan(), x, x_t, g, g_t, g, g_t, {}) is None
-    assert compare(ln, x, x_t, g, g_t, g, g_t, parallel=False) == (False, {}, False)
+    assert compare(ln, x, x_t, g, g_t, g, g_t, specialised=False) == (False, {})
     too_wide = FixedType(62, 10)  # the exact sum needs more than 63 bits: the definition raises
-    assert compare(ln, x, too_wide, g, g_t, g, g_t, parallel=False) == (False, {}, False)
+    assert compare(ln, x, too_wide, g, g_t, g, g_t, specialised=False) == (False, {})
 
 
 def test_saturated_shifter_word_counts_as_an_rsqrt_overflow() -> None:
@@ -181,7 +209,7 @@ def test_saturated_shifter_word_counts_as_an_rsqrt_overflow() -> None:
     x_t, g_t = F("ap_fixed<24,2>"), F("ap_fixed<16,5>")
     x = np.array([[5, 5, 5, 5], [5, 6, 5, 6], [-3, 900, 4, 1]], dtype=np.int64)
     g = np.full(4, 1 << 11)
-    applied, ovf, _ = compare(ln, x, x_t, g, g_t, g, g_t, parallel=False)
+    applied, ovf = compare(ln, x, x_t, g, g_t, g, g_t, specialised=False)
     assert applied and ovf["layernorm.rsqrt"] == 3
 
 

@@ -1,13 +1,13 @@
 """Compiled ``ap_fixed`` assignments for fused kernels: :func:`assign_one` and its short path.
 
-Both give exactly the code and overflow flag of :func:`vitaccel.fixed._kernels.cast_one`; a
-kernel whose assignments all allow :func:`assign_short` runs a loop without other branches.
+Both give exactly the code and overflow flag of :func:`vitaccel.fixed._kernels.cast_one`; in a
+kernel specialised to its formats (:mod:`vitaccel.fixed._specialise`) the choice between them
+folds away, leaving the short path's branch-free code where it applies.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
@@ -15,7 +15,7 @@ from numba import njit
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._kernels import cast_one, cast_params
 
-__all__ = ["all_short", "assign_one", "assign_params", "assign_short", "is_short"]
+__all__ = ["assign_one", "assign_params"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -34,18 +34,18 @@ _SAT = list(Overflow).index(Overflow.SAT)
 
 
 @njit(cache=True, inline="always")
-def is_short(c):
+def _is_short(c):
     """True when the assignment ``c`` (a tuple from :func:`assign_params`) takes
-    :func:`assign_short`: a right shift (``F_src >= F_dst``) into an ``AP_TRN`` or ``AP_RND``
+    :func:`_assign_short`: a right shift (``F_src >= F_dst``) into an ``AP_TRN`` or ``AP_RND``
     format that wraps (``AP_WRAP``, N = 0) or saturates (``AP_SAT``)."""
     return c[0] >= 0 and (c[4] == _TRN or c[4] == _RND) and (
         (c[5] == _WRAP and c[6] == 0) or c[5] == _SAT)
 
 
 @njit(cache=True, inline="always")
-def assign_short(raw, c):
+def _assign_short(raw, c):
     """:func:`~vitaccel.fixed._kernels.cast_one` (same code and overflow flag) for an
-    assignment ``c`` with :func:`is_short`: a floor shift, the rounding bit, a range check,
+    assignment ``c`` with :func:`_is_short`: a floor shift, the rounding bit, a range check,
     then a wrap or a clamp. Kernels run loops of such assignments without any other branch."""
     shift = c[0]
     t = raw >> min(shift, 63)
@@ -62,13 +62,8 @@ def assign_short(raw, c):
 @njit(cache=True, inline="always")
 def assign_one(raw, c):
     """:func:`~vitaccel.fixed._kernels.cast_one` (same code and overflow flag), through
-    :func:`assign_short` where it applies; ``c`` is a tuple from :func:`assign_params`, so that
+    :func:`_assign_short` where it applies; ``c`` is a tuple from :func:`assign_params`, so that
     a kernel's parameters stay in registers."""
-    if is_short(c):
-        return assign_short(raw, c)
+    if _is_short(c):
+        return _assign_short(raw, c)
     return cast_one(raw, c)
-
-
-def all_short(casts: Sequence[tuple[int, ...]]) -> bool:
-    """True when every assignment in ``casts`` takes :func:`assign_short`."""
-    return all(is_short(c) for c in casts)

@@ -11,8 +11,9 @@ exact sum, the mean (the divider's ``2q + sticky`` code of
 
 Every assignment is :func:`~vitaccel.fixed._assign.assign_one` of the exact value; exact
 adds/subs align fractional bits by left shifts (as ``fixed_add`` does), exact products are
-products of the codes. The two element loops of a row run
-:func:`~vitaccel.fixed._assign.assign_short` when all their assignments allow it.
+products of the codes. The packed parameters travel as one int64 array
+(:func:`~vitaccel.fixed._specialise.flat_params`), and large calls run a parallel compilation
+specialised to them (:mod:`vitaccel.fixed._specialise`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import numpy as np
 from numba import njit, prange
 
 from vitaccel.fixed import FixedType, add_type, mul_type, sub_type
-from vitaccel.fixed._assign import all_short, assign_one, assign_short
-from vitaccel.fixed._kernels import compiled_pair, pick
+from vitaccel.fixed._assign import assign_one
+from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
 from vitaccel.units._fused import (
     HALF_T,
     THREE_T,
@@ -136,7 +137,7 @@ def isqrt_one(v):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _divide(num, k, den, c):
     """:func:`~vitaccel.units._ops.div_assign` of one code: ``k = max(k, 0)``, ``den`` the
     shifted divisor, ``c`` the assignment of the ``2q + sticky`` code."""
@@ -145,13 +146,14 @@ def _divide(num, k, den, c):
     return assign_one((q << 1) + (np.int64(1) if n != q * den else np.int64(0)), c)
 
 
-@njit(cache=True)
-def _rsqrt(v, rp, values, c0, c1, c2, c3, c4):
+@njit(cache=True, inline="always")
+def _rsqrt(v, rp, values, rc):
     """The variant's rsqrt of one variance code; returns (code, first-role count, rsqrt count).
 
-    Table: ``c0..c4`` = ROM read, y*y, m*y2, y*(3-h)/2, the barrel shifter's word.
-    Isqrt: ``c0`` = root -> sqrt_t, ``c1`` = quotient -> rsqrt_t.
+    ``rp``: the plan's 12 integers; ``rc``: its five assignments. Table: ROM read, y*y, m*y2,
+    y*(3-h)/2, the barrel shifter's word. Isqrt: root -> sqrt_t, quotient -> rsqrt_t.
     """
+    c0, c1, c2, c3, c4 = rc
     n_first = 0
     if rp[0] == _TABLE:
         fv, k, steps = rp[1], rp[2], rp[3]
@@ -175,79 +177,74 @@ def _rsqrt(v, rp, values, c0, c1, c2, c3, c4):
     return r, n_first, np.int64(1) if o else np.int64(0)
 
 
-def _row_loops(assign):
-    """The two element loops of a row with the assignment function ``assign``."""
-
-    @njit
-    def center(x, i, mean, sh_x, sh_mean, c_cent, c_sq, out):
-        """xc = centered_t(x - mean) into ``out[i]``; returns (centered count, var count,
-        the exact sum of var_t(xc * xc))."""
-        n_cent = 0
-        n_var = 0
-        s2 = np.int64(0)
-        for j in range(x.shape[1]):
-            xc, o = assign((x[i, j] << sh_x) - (mean << sh_mean), c_cent)
-            n_cent += o
-            sq, o = assign(xc * xc, c_sq)
-            n_var += o
-            s2 += sq
-            out[i, j] = xc
-        return n_cent, n_var, s2
-
-    @njit
-    def scale(out, i, r, g, b, sh_p, sh_b, c_norm, c_out):
-        """y = out_t(norm_t(xc * r) * gamma + beta) over ``out[i]``; returns the counts."""
-        n_norm = 0
-        n_out = 0
-        for j in range(out.shape[1]):
-            xn, o = assign(out[i, j] * r, c_norm)
-            n_norm += o
-            y, o = assign(((xn * g[j]) << sh_p) + (b[j] << sh_b), c_out)
-            n_out += o
-            out[i, j] = y
-        return n_norm, n_out
-
-    return center, scale
+@njit(cache=True)
+def _layernorm_params(p):
+    """``(p, casts, rp, rc)`` of :func:`_layernorm`: 9 integers, 7 assignments, the rsqrt
+    plan's 12 integers and its 5 assignments."""
+    c_mean, i = cast_at(p, 9)
+    c_cent, i = cast_at(p, i)
+    c_sq, i = cast_at(p, i)
+    c_var, i = cast_at(p, i)
+    c_eps, i = cast_at(p, i)
+    c_norm, i = cast_at(p, i)
+    c_out, i = cast_at(p, i)
+    rp = (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6], p[i + 7],
+          p[i + 8], p[i + 9], p[i + 10], p[i + 11])
+    c0, i = cast_at(p, i + _PARAMS)
+    c1, i = cast_at(p, i)
+    c2, i = cast_at(p, i)
+    c3, i = cast_at(p, i)
+    c4, i = cast_at(p, i)
+    return ((p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]),
+            (c_mean, c_cent, c_sq, c_var, c_eps, c_norm, c_out), rp, (c0, c1, c2, c3, c4))
 
 
-# The element loops with only short assignments, and the general ones.
-(_CENTER_SHORT, _SCALE_SHORT), (_CENTER_ANY, _SCALE_ANY) = (
-    _row_loops(assign_short), _row_loops(assign_one))
+def _layernorm(consts):
+    def layernorm(x, g, b, values, params, out, counts):
+        """LayerNorm per row of ``x`` (R, D). ``p``: mean divider (k, den), variance divider
+        (k, den), alignments of x and mean (centering), EPS, alignments of xn*gamma and
+        beta. Counts per row: mean, centered, var, rsqrt_table or sqrt, rsqrt, norm, out."""
+        for i in prange(x.shape[0]):
+            p, casts, rp, rc = constants_or(consts, _layernorm_params, params)
+            km, den_m, kv, den_v, sh_x, sh_mean, eps, sh_p, sh_b = p
+            c_mean, c_cent, c_sq, c_var, c_eps, c_norm, c_out = casts
+            s1 = np.int64(0)
+            for j in range(x.shape[1]):
+                s1 += x[i, j]
+            mean, o_mean = _divide(s1, km, den_m, c_mean)
+            n_cent = 0
+            n_var = 0
+            s2 = np.int64(0)
+            for j in range(x.shape[1]):  # xc = centered_t(x - mean); the sum of var_t(xc * xc)
+                xc, o = assign_one((x[i, j] << sh_x) - (mean << sh_mean), c_cent)
+                n_cent += o
+                sq, o = assign_one(xc * xc, c_sq)
+                n_var += o
+                s2 += sq
+                out[i, j] = xc
+            var, o1 = _divide(s2, kv, den_v, c_var)
+            v, o2 = assign_one(var + eps, c_eps)  # var + EPS: both codes of var_t
+            r, n_first, n_rsqrt = _rsqrt(v, rp, values, rc)
+            n_norm = 0
+            n_out = 0
+            for j in range(x.shape[1]):  # y = out_t(norm_t(xc * r) * gamma + beta)
+                xn, o = assign_one(out[i, j] * r, c_norm)
+                n_norm += o
+                y, o = assign_one(((xn * g[j]) << sh_p) + (b[j] << sh_b), c_out)
+                n_out += o
+                out[i, j] = y
+            counts[i, 0] = 1 if o_mean else 0
+            counts[i, 1] = n_cent
+            counts[i, 2] = n_var + o1 + o2
+            counts[i, 3] = n_first
+            counts[i, 4] = n_rsqrt
+            counts[i, 5] = n_norm
+            counts[i, 6] = n_out
+
+    return layernorm
 
 
-def _layernorm(x, g, b, short, p, c_mean, c_cent, c_sq, c_var, c_eps, c_norm, c_out,
-               rp, values, c0, c1, c2, c3, c4, out, counts):
-    """LayerNorm per row of ``x`` (R, D). ``short``: the element loops' assignments (c_cent,
-    c_sq, c_norm, c_out) all take the short path. ``p``: mean divider (k, den), variance
-    divider (k, den), alignments of x and mean (centering), EPS, alignments of xn*gamma and
-    beta. Counts per row: mean, centered, var, rsqrt_table or sqrt, rsqrt, norm, out."""
-    km, den_m, kv, den_v, sh_x, sh_mean, eps, sh_p, sh_b = p
-    for i in prange(x.shape[0]):
-        s1 = np.int64(0)
-        for j in range(x.shape[1]):
-            s1 += x[i, j]
-        mean, o_mean = _divide(s1, km, den_m, c_mean)
-        if short:
-            n_cent, n_var, s2 = _CENTER_SHORT(x, i, mean, sh_x, sh_mean, c_cent, c_sq, out)
-        else:
-            n_cent, n_var, s2 = _CENTER_ANY(x, i, mean, sh_x, sh_mean, c_cent, c_sq, out)
-        var, o1 = _divide(s2, kv, den_v, c_var)
-        v, o2 = assign_one(var + eps, c_eps)  # var + EPS: both codes of var_t
-        r, n_first, n_rsqrt = _rsqrt(v, rp, values, c0, c1, c2, c3, c4)
-        if short:
-            n_norm, n_out = _SCALE_SHORT(out, i, r, g, b, sh_p, sh_b, c_norm, c_out)
-        else:
-            n_norm, n_out = _SCALE_ANY(out, i, r, g, b, sh_p, sh_b, c_norm, c_out)
-        counts[i, 0] = 1 if o_mean else 0
-        counts[i, 1] = n_cent
-        counts[i, 2] = n_var + o1 + o2
-        counts[i, 3] = n_first
-        counts[i, 4] = n_rsqrt
-        counts[i, 5] = n_norm
-        counts[i, 6] = n_out
-
-
-_LAYERNORM = compiled_pair(_layernorm)
+_LAYERNORM = Fused(_layernorm, _layernorm_params)
 
 
 def _acc_type(a_t: FixedType, d: int) -> FixedType | None:
@@ -273,10 +270,11 @@ def _divider(num_t: FixedType | None, d: int, dst: FixedType
 
 
 @functools.lru_cache(maxsize=256)
-def _params(ln: FixedLayerNorm, x_t: FixedType, g_t: FixedType, b_t: FixedType,
-            d: int) -> tuple | None:
-    """``(p, casts)`` of :func:`_layernorm` for rows of ``d`` codes of ``x_t``, or None when
-    the fused pass does not apply."""
+def _params(ln: FixedLayerNorm, x_t: FixedType, g_t: FixedType, b_t: FixedType, d: int,
+            rp: tuple[int, ...], rc: tuple[tuple[int, ...], ...]) -> np.ndarray | None:
+    """The packed parameters of :func:`_layernorm` (:func:`_layernorm_params`) for rows of
+    ``d`` codes of ``x_t`` and the rsqrt plan's integers ``rp`` and assignments ``rc``, or
+    None when the fused pass does not apply."""
     c_t, var_t, r_t = ln.centered_t, ln.var_t, ln.rsqrt_t
     mean_div = _divider(_acc_type(x_t, d), d, ln.mean_t)
     var_div = _divider(_acc_type(var_t, d), d, var_t)
@@ -295,7 +293,7 @@ def _params(ln: FixedLayerNorm, x_t: FixedType, g_t: FixedType, b_t: FixedType,
     p = (mean_div[0], mean_div[1], var_div[0], var_div[1],
          cent_t.frac_bits - x_t.frac_bits, cent_t.frac_bits - ln.mean_t.frac_bits, ln.eps_raw,
          out_sum_t.frac_bits - prod_t.frac_bits, out_sum_t.frac_bits - b_t.frac_bits)
-    return p, cp
+    return flat_params(p, cp, rp, rc)
 
 
 def forward(ln: FixedLayerNorm, plan: RsqrtPlan, x: np.ndarray, x_t: FixedType, g: np.ndarray,
@@ -320,16 +318,14 @@ def forward(ln: FixedLayerNorm, plan: RsqrtPlan, x: np.ndarray, x_t: FixedType, 
         Codes of ``ln.out_t`` (shape of ``x``), or None when the fused pass does not apply.
     """
     d = x.shape[-1]
-    params = _params(ln, x_t, g_t, b_t, d)
+    params = _params(ln, x_t, g_t, b_t, d, plan.params, plan.casts)
     if params is None:
         return None
-    p, cp = params
     rows = np.ascontiguousarray(x).reshape(-1, d)
     out = np.empty_like(rows)
     counts = np.zeros((rows.shape[0], 7), dtype=np.int64)
-    short = all_short((cp[1], cp[2], cp[5], cp[6]))
-    pick(_LAYERNORM, rows.size)(rows, np.ascontiguousarray(g), np.ascontiguousarray(b), short,
-                                p, *cp, plan.params, plan.values, *plan.casts, out, counts)
+    _LAYERNORM.kernel(rows.size, params)(rows, np.ascontiguousarray(g), np.ascontiguousarray(b),
+                                         plan.values, params, out, counts)
     add_counts(overflow, ("layernorm.mean", "layernorm.centered", "layernorm.var", plan.role,
                           "layernorm.rsqrt", "layernorm.norm", "layernorm.out"), counts)
     return out.reshape(x.shape)
