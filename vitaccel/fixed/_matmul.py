@@ -396,12 +396,11 @@ def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs):
     n_ovf = int(np.count_nonzero(ovf0)) * x3.shape[0] * x3.shape[1]
     if track and x3.size and w3.size:
         suspects = _floor_suspects(x3, w3, row_abs, acc0, shift, d, pt, acc_t, x_abs, w_abs)
-        args = (2.0**-shift, 2.0**d, float(pt.min_raw), float(pt.max_raw),
-                float(acc_t.min_raw), float(acc_t.max_raw))
+        args = (np.asarray(acc0, np.float64), ovf0, 2.0**-shift, 2.0**d, float(pt.min_raw),
+                float(pt.max_raw), float(acc_t.min_raw), float(acc_t.max_raw))
         for g, m in suspects:
             flags = pick(mm_floor_flags, m.size * x3.shape[2] * w3.shape[2])(
-                x3[g, m].astype(np.float64), w3[g].astype(np.float64),
-                acc0.astype(np.float64), ovf0, *args)
+                x3[g, m].astype(np.float64), w3[g].astype(np.float64), *args)
             n_ovf += int(np.count_nonzero(flags)) - int(np.count_nonzero(ovf0)) * m.size
     return out, n_ovf
 

@@ -189,7 +189,7 @@ def _pack(table_args: tuple, rest: tuple) -> tuple[np.ndarray, np.ndarray]:
 def _run(kernel: Fused, x: np.ndarray, args: tuple[np.ndarray, np.ndarray] | None,
          roles: tuple[str, ...], overflow: dict[str, int] | None) -> np.ndarray | None:
     """Run ``kernel`` on flat ``x`` with ``args`` (:func:`_pack`) and add the counts under
-    ``roles``; None when ``args`` is (the fused kernel does not apply)."""
+    ``roles``; None when ``args`` is None (the fused kernel does not apply)."""
     if args is None:
         return None
     values, params = args
