@@ -160,12 +160,22 @@ def test_path_choice_follows_the_data_bound() -> None:
     x_t, w_t = FixedType(8, 3), FixedType(8, 1)
     full = FixedType(24, 12)
     paths = legal_paths((-128, 127), (-128, 127), (0, 0), 768, x_t, w_t, full, None, False)
-    assert next(iter(paths)) == "blas32"
+    assert list(paths)[:2] == ["int8", "blas32"]
+    stack = legal_paths((-128, 127), (-128, 127), (0, 0), 768, x_t, w_t, full, None, False, True)
+    assert list(stack)[:3] == ["blas32", "blas64", "int8"]
+    # unsigned 8-bit codes do not fit int8; 2**17 terms of 2**14 leave int32
+    u8 = FixedType(8, 0, signed=False)
+    assert "int8" not in legal_paths((0, 255), (-128, 127), (0, 0), 768, u8, w_t, full, None,
+                                     False)
+    wide = FixedType(40, 20)
+    assert "int8" in legal_paths((-128, 127), (-128, 127), (0, 0), (1 << 17) - 1, x_t, w_t,
+                                 wide, None, False)
+    assert "int8" not in legal_paths((-128, 127), (-128, 127), (0, 0), 1 << 17, x_t, w_t,
+                                     wide, None, False)
     sat = full.with_modes(overflow=Overflow.SAT)
-    assert (
-        next(iter(legal_paths((-128, 127), (-128, 127), (0, 0), 192, x_t, w_t, sat, None, False)))
-        == "blas32"
-    )
+    assert list(
+        legal_paths((-128, 127), (-128, 127), (0, 0), 192, x_t, w_t, sat, None, False)
+    )[:2] == ["int8", "blas32"]
     # 2**14 per product * 2**10 terms exceeds 2**23: a saturating accumulator clamps each step
     assert list(
         legal_paths((-128, 127), (-128, 127), (0, 0), 1024, x_t, w_t, sat, None, False)
@@ -208,11 +218,11 @@ def test_batch_dims_and_chunked_blas_match_exact() -> None:
         fixed_matmul(x, big, w, EDGE_WGT, acc_t=acc64, path="exact")
 
 
-@pytest.mark.parametrize("path", ["blas32", "blas64"])
+@pytest.mark.parametrize("path", ["blas32", "blas64", "int8"])
 def test_stacked_weights_take_one_chunked_blas_call_and_match_exact(path) -> None:
     """Attention-style stacks x (G, M, K) @ w (G, K, N): K is cut into chunks (blas32 holds
-    2**24 / 2**14 = 1024 products of 7-bit codes, K = 1500 needs two), bias and overflow
-    counts per item."""
+    2**24 / 2**14 = 1024 products of 7-bit codes, K = 1500 needs two; int8 runs item by
+    item), bias and overflow counts per item."""
     rng = np.random.default_rng(11)
     x_t, w_t = FixedType(8, 4), FixedType(8, 2)
     x = rng.integers(-128, 128, (3, 5, 1500))
@@ -230,20 +240,40 @@ def test_stacked_weights_take_one_chunked_blas_call_and_match_exact(path) -> Non
 
 
 @pytest.mark.parametrize("x_t", [FixedType(8, 4), FixedType(20, 4)])
-def test_large_operands_validated_with_their_float_copy(x_t) -> None:
-    """Operands of 4096 codes and more get their range and float copy in one pass (float32
-    for 8-bit formats, float64 for 20-bit ones, whatever path is then chosen): same bits as
-    the exact path, transposed views included, and out-of-range codes are refused."""
+def test_large_operands_validated_with_their_copy(x_t) -> None:
+    """Operands of 4096 codes and more get their range and their copy in one pass (int8 for
+    8-bit formats, float64 for 20-bit ones, whatever path is then chosen): same bits as the
+    exact path, transposed views included, and out-of-range codes are refused (the int8 copy
+    of 128 would read -128)."""
     rng = np.random.default_rng(12)
     w_t, acc_t = FixedType(8, 2), FixedType(48, 20)
     x = rng.integers(-100, 100, (96, 300))
     w = rng.integers(w_t.min_raw, w_t.max_raw + 1, (64, 300)).T  # a non-contiguous view
     want = fixed_matmul(x, x_t, w, w_t, acc_t=acc_t, path="exact")
-    for path in ("blas32", "blas64", None):
+    for path in ("int8", "blas32", "blas64", None):
         np.testing.assert_array_equal(fixed_matmul(x, x_t, w, w_t, acc_t=acc_t, path=path), want)
     x[50, 7] = x_t.max_raw + 1
     with pytest.raises(UsageError, match=rf"x_raw codes must lie in \[{x_t.min_raw}, "):
         fixed_matmul(x, x_t, w, w_t, acc_t=acc_t)
+
+
+def test_int8_path_is_exact_up_to_the_int32_bound() -> None:
+    """The int8 GEMM accumulates in int32: (2**17 - 1) products of -128 * -128 sum to
+    2**31 - 2**14 and are exact; at 2**17 terms the path is refused."""
+    t = FixedType(8, 0)
+    acc_t = FixedType(48, 32)  # the products' 16 fraction bits
+    for k_len in ((1 << 17) - 1, 1 << 17):
+        x = np.full((2, k_len), -128)
+        w = np.full((k_len, 3), -128)
+        w[::2, 1] = 127
+        if k_len < 1 << 17:
+            got = fixed_matmul(x, t, w, t, acc_t=acc_t, path="int8")
+            np.testing.assert_array_equal(got, fixed_matmul(x, t, w, t, acc_t=acc_t,
+                                                            path="blas64"))
+            assert got[0, 0] == (1 << 31) - (1 << 14)
+        else:
+            with pytest.raises(UsageError, match="'int8' is not provably exact"):
+                fixed_matmul(x, t, w, t, acc_t=acc_t, path="int8")
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -258,7 +288,7 @@ def test_bad_arguments_are_refused() -> None:
         fixed_matmul(np.zeros((2, 3), int), t, np.zeros((3, 2), int), t, acc_t=t, path="gpu")
     with pytest.raises(UsageError, match=r"x_raw codes must lie in \[-128, 127\]"):
         fixed_matmul(np.full((2, 3), 300), t, np.zeros((3, 2), int), t, acc_t=t)
-    assert set(PATHS) == {"blas32", "blas64", "floor64", "wrap", "sat", "exact"}
+    assert set(PATHS) == {"int8", "blas32", "blas64", "floor64", "wrap", "sat", "exact"}
 
 
 def test_oracle_helper_is_exact() -> None:

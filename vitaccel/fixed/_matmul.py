@@ -4,9 +4,13 @@ For every output element: ``acc = acc_t(bias)`` (or 0); for ``k = 0..K-1`` in or
 product ``p = x[m,k] * w[k,n]`` is optionally assigned to ``product_t``, and then
 ``acc = acc_t(acc + p)`` (full-precision sum, then rounding and overflow handling).
 
-Six implementations give exactly those bits; :func:`legal_paths` lists those whose
+Seven implementations give exactly those bits; :func:`legal_paths` lists those whose
 equivalence is proven for the actual data, and the fastest of them is used:
 
+``"int8"``
+    As the BLAS paths below, for codes that fit int8 and partial sums inside int32: an
+    integer GEMM with int32 accumulation (VNNI / AMX units through torch), for single 2-D
+    products (a stack of small ones runs faster as one float BLAS call).
 ``"blas32"`` / ``"blas64"``
     No assignment can round or overflow (or the accumulator wraps, which is associative modulo
     2**W, and never rounds), every product is an integer below 2**24 / 2**53 and every partial
@@ -37,7 +41,7 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
-from vitaccel.fixed._blas import codes_as_float, float_matmul
+from vitaccel.fixed._blas import codes_copy, float_matmul, int8_matmul
 from vitaccel.fixed._cast import cast_raw, lowest_kept
 from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
@@ -54,24 +58,26 @@ from vitaccel.fixed._kernels import (
 
 __all__ = ["fixed_matmul", "legal_paths", "PATHS"]
 
-PATHS = ("blas32", "blas64", "floor64", "wrap", "sat", "exact")
+PATHS = ("int8", "blas32", "blas64", "floor64", "wrap", "sat", "exact")
+_INT32_BOUND = (1 << 31) - 1
+_COPY_TYPES = {"int8": np.int8, "blas32": np.float32, "blas64": np.float64}
 _MIN_CHUNK = 32
-_FLOAT_COPY_MIN = 1 << 12  # operands from this many codes get their float copy with the range
+_COPY_MIN = 1 << 12  # operands from this many codes get their copy (float, int8) with the range
 
 
 def _codes(raw: object, fmt: FixedType, name: str,
            dtype=None) -> tuple[np.ndarray, int, int, np.ndarray | None]:
     """int64 codes of ``fmt`` with their min and max (validated), and, for a large int64
-    array and a ``dtype``, their float copy (made in the same pass), else None."""
+    array and a ``dtype``, their copy as ``dtype`` (made in the same pass), else None."""
     if not isinstance(fmt, FixedType):
         raise UsageError(f"fixed_matmul: {name} format must be a FixedType, got {fmt!r}")
     a = np.asarray(raw)
     if a.dtype.kind not in "iu":
         raise UsageError(f"fixed_matmul: {name} must hold integer codes of {fmt}, got {a.dtype}")
     af = None
-    if dtype is not None and a.dtype == np.int64 and a.size >= _FLOAT_COPY_MIN:
+    if dtype is not None and a.dtype == np.int64 and a.size >= _COPY_MIN:
         a = np.ascontiguousarray(a)
-        af, lo, hi = codes_as_float(a, dtype)
+        af, lo, hi = codes_copy(a, dtype)
     else:
         lo, hi = code_range(a) if a.size else (0, 0)
     if lo < fmt.min_raw or hi > fmt.max_raw:
@@ -82,12 +88,15 @@ def _codes(raw: object, fmt: FixedType, name: str,
     return np.ascontiguousarray(a, dtype=np.int64), lo, hi, af
 
 
-def _float_guess(x_t: FixedType, w_t: FixedType, product_t: FixedType | None):
-    """The float type a BLAS path would use for any codes of these formats (float32 when
-    every code and product fits 2**24, float64 for 2**53), or None when no BLAS path is
-    expected (a per-product cast, or wider codes)."""
+def _copy_guess(x_t: FixedType, w_t: FixedType, product_t: FixedType | None, stacked: bool):
+    """The type of the operand copies a fast path would use for any codes of these formats
+    (int8 for a single product of int8 codes, else float32 when every code and product fits
+    2**24, float64 for 2**53), or None when no such path is expected (a per-product cast, or
+    wider codes)."""
     if product_t is not None:
         return None
+    if not stacked and all(t.min_raw >= -128 and t.max_raw <= 127 for t in (x_t, w_t)):
+        return np.int8
     x_abs, w_abs = (max(-t.min_raw, t.max_raw) for t in (x_t, w_t))
     for dtype, bound in ((np.float32, 1 << 24), (np.float64, 1 << 53)):
         if x_abs * w_abs <= bound and max(x_abs, w_abs) <= bound:
@@ -109,12 +118,14 @@ def legal_paths(
     acc_t: FixedType,
     product_t: FixedType | None,
     need_overflow: bool,
+    stacked: bool = False,
 ) -> dict[str, int]:
     """Every provably exact path, fastest first, mapped to its K chunk length (BLAS) or 0.
 
     ``*_range`` are the (min, max) codes actually present; ``acc0_range`` is that of the
     accumulator's initial value (the cast bias, or 0). ``need_overflow``: overflow counts are
     wanted, so a wrapping accumulator must be proven in range to skip the per-step check.
+    ``stacked``: a stack of products (the int8 path then comes after the BLAS ones).
     """
     mt = mul_type(x_t, w_t)
     pt = mt if product_t is None else product_t
@@ -138,12 +149,18 @@ def legal_paths(
         in_range = hi_sum <= acc_t.max_raw and lo_sum >= lowest_kept(acc_t)
         if in_range or (wrap_acc and not need_overflow):
             operand_abs = max(map(abs, (*x_range, *w_range)))
+            int8 = (min(*x_range, *w_range) >= -128 and max(*x_range, *w_range) <= 127
+                    and k_len * p_abs <= _INT32_BOUND)
+            if int8 and not stacked:
+                paths["int8"] = k_len
             for name, bound in (("blas32", 1 << 24), ("blas64", 1 << 53)):
                 if operand_abs > bound or p_abs > bound:
                     continue
                 chunk = k_len if p_abs == 0 else min(k_len, bound // p_abs)
                 if chunk >= min(k_len, _MIN_CHUNK):
                     paths[name] = max(chunk, 1)
+            if int8 and stacked:
+                paths["int8"] = k_len
     if wrap_acc and product_t is not None:
         shift = mt.frac_bits - product_t.frac_bits
         d = acc_t.frac_bits - product_t.frac_bits
@@ -168,19 +185,21 @@ def legal_paths(
     return paths
 
 
-def _blas(x, w, chunk, dtype, acc0, shift, acc_t, epilogue, floats) -> np.ndarray:
+def _blas(x, w, chunk, dtype, acc0, shift, acc_t, epilogue, copies) -> np.ndarray:
     """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t`` (then ``epilogue``), the product via
-    exact float BLAS (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N)); ``floats``
-    holds float copies of x and w already made (or None each)."""
+    exact float BLAS (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N)) or, for
+    ``dtype`` int8, the int8 GEMM (2-D only); ``copies`` holds copies of x and w as ``dtype``
+    already made (or None each)."""
     k_len = x.shape[-1]
     xf, wf = (a.astype(dtype) if af is None or af.dtype != dtype else af.reshape(a.shape)
-              for a, af in zip((x, w), floats, strict=True))
-    total = float_matmul(xf[..., :chunk], wf[..., :chunk, :])  # exact integers in float
+              for a, af in zip((x, w), copies, strict=True))
+    product = int8_matmul if dtype is np.int8 else float_matmul
+    total = product(xf[..., :chunk], wf[..., :chunk, :])  # exact integers
     if chunk < k_len:  # chunk sums are exact; their total is summed in int64
         total = total.astype(np.int64)
         for k0 in range(chunk, k_len, chunk):
-            total += float_matmul(xf[..., k0 : k0 + chunk],
-                                  wf[..., k0 : k0 + chunk, :]).astype(np.int64)
+            total += product(xf[..., k0 : k0 + chunk],
+                             wf[..., k0 : k0 + chunk, :]).astype(np.int64)
     n_cols = total.shape[-1]
     rows = int(np.prod(total.shape[:-1]))
     out = finish_codes(np.ascontiguousarray(total).reshape(rows, n_cols), acc_t, epilogue,
@@ -238,8 +257,9 @@ def fixed_matmul(
         Codes of ``acc_t`` (of ``epilogue.out_t`` with an epilogue); with
         ``return_overflow``: ``(raw, n_overflow)``.
     """
-    guess = (_float_guess(x_t, w_t, product_t) if all(isinstance(t, FixedType)
-                                                       for t in (x_t, w_t)) else None)
+    stacked = np.ndim(w_raw) == 3
+    guess = (_copy_guess(x_t, w_t, product_t, stacked)
+             if all(isinstance(t, FixedType) for t in (x_t, w_t)) else None)
     x, x_lo, x_hi, xf = _codes(x_raw, x_t, "x_raw", guess)
     w, w_lo, w_hi, wf = _codes(w_raw, w_t, "w_raw", guess)
     if not (
@@ -289,6 +309,7 @@ def fixed_matmul(
         acc_t,
         product_t,
         return_overflow,
+        stacked,
     )
     if not sum_fits:  # the per-step sum acc + p needs more than int64
         legal.pop("exact")
@@ -316,9 +337,9 @@ def fixed_matmul(
 
 
 def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
-              k_len, n_cols, x_abs, w_abs, epilogue, floats):
+              k_len, n_cols, x_abs, w_abs, epilogue, copies):
     """Run the chosen path on one (x, w) pair or on each item of a batch of them (with the
-    epilogue, if any, for a 2-D w); ``floats``: float copies of x and w, or None each."""
+    epilogue, if any, for a 2-D w); ``copies``: copies of x and w (float or int8), or None each."""
     if chosen == "floor64":  # one compiled call for the whole batch
         lead = x.shape[:-1]
         rows = int(np.prod(lead))
@@ -331,11 +352,11 @@ def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_
         return out.reshape(*lead, n_cols), n_ovf
     if chosen.startswith("blas") and w.ndim == 3:  # one stacked BLAS call for the batch
         return _execute(chosen, chunk, x, w, acc0, ovf0, mt, st, product_t, acc_t,
-                        return_overflow, None, floats)
+                        return_overflow, None, copies)
     if w.ndim == 2:
         rows = int(np.prod(x.shape[:-1]))
         out, n_ovf = _execute(chosen, chunk, x.reshape(rows, k_len), w, acc0, ovf0, mt, st,
-                              product_t, acc_t, return_overflow, epilogue, floats)
+                              product_t, acc_t, return_overflow, epilogue, copies)
         return out.reshape(*x.shape[:-1], n_cols), n_ovf
     parts = [_execute(chosen, chunk, xi, wi, acc0, ovf0, mt, st, product_t, acc_t,
                       return_overflow, None, (None, None)) for xi, wi in zip(x, w, strict=True)]
@@ -345,15 +366,16 @@ def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_
 
 
 def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
-             epilogue, floats):
+             epilogue, copies):
     """Run path ``chosen`` on x2 (M, K) @ w (K, N) (BLAS paths: also stacked (G, M, K) @
     (G, K, N)), then the epilogue (2-D only); returns (codes, overflowed accumulators).
-    ``floats``: float copies of x2 and w (any shape of the same size), or None each."""
+    ``copies``: copies of x2 and w (float or int8; any shape of the same size), or None
+    each."""
     pt = mt if product_t is None else product_t
-    if chosen.startswith("blas"):
-        dtype = np.float32 if chosen == "blas32" else np.float64
+    if chosen in _COPY_TYPES:
+        dtype = _COPY_TYPES[chosen]
         shift = acc_t.frac_bits - mt.frac_bits
-        out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t, epilogue, floats)
+        out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t, epilogue, copies)
         # only the bias assignment can overflow: once per output row
         return out, int(np.count_nonzero(ovf0)) * int(np.prod(x2.shape[:-1]))
     if chosen == "wrap":
