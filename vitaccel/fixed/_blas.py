@@ -8,10 +8,6 @@ stacked items) over numba's parallel loop, each part one single-threaded ``np.do
 of threads for every kernel. On deit-tiny (``benchmarks/bench_sim.py``) the w8a8 simulation
 took 1.7x longer with OpenBLAS's own threads, and 1.15x longer with a separate pool of Python
 worker threads.
-
-Products of int8 codes run on torch's integer GEMM instead (:func:`int8_matmul`): int32
-accumulation on the CPU's int8 dot-product units (AVX512-VNNI, AMX), 2-5x faster than float32
-BLAS on deit-tiny's linear layers.
 """
 
 from __future__ import annotations
@@ -25,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 
 from vitaccel.fixed._kernels import compiled_pair
 
-__all__ = ["codes_copy", "float_matmul", "int8_matmul"]
+__all__ = ["codes_as_float", "float_matmul"]
 
 _SPLIT_MACS = 1 << 21
 """Products below this many multiply-accumulates run on the calling thread alone."""
@@ -49,9 +45,8 @@ def _items(a, b, out):
         out[g] = np.dot(a[g], b[g])
 
 
-def _copy_codes(flat, out):
-    """``out[:] = flat`` (int64 to float, or to int8: the low byte) and the (min, max) of
-    ``flat``, in one pass."""
+def _as_float(flat, out):
+    """``out[:] = flat`` (int64 to float) and the (min, max) of ``flat``, in one pass."""
     lo = flat[0]
     hi = lo
     for i in numba.prange(flat.size):
@@ -64,16 +59,15 @@ def _copy_codes(flat, out):
 
 _ROWS = compiled_pair(_row_parts)
 _ITEMS = compiled_pair(_items)
-_COPY_CODES = compiled_pair(_copy_codes)
+_AS_FLOAT = compiled_pair(_as_float)
 
 
-def codes_copy(a: np.ndarray, dtype) -> tuple[np.ndarray, int, int]:
-    """A copy as ``dtype`` (float, or int8; same shape) of a non-empty C-contiguous int64
-    array and the (min, max) of its codes, in one pass (parallel for large arrays). The copy
-    is exact when every code is inside the float's exact range (int8's range); the caller
-    checks that with the range."""
+def codes_as_float(a: np.ndarray, dtype) -> tuple[np.ndarray, int, int]:
+    """A float copy (``dtype``, same shape) of a non-empty C-contiguous int64 array and the
+    (min, max) of its codes, in one pass (parallel for large arrays). The copy is exact when
+    every code is below the float's exact range; the caller checks that with the range."""
     out = np.empty(a.shape, dtype)
-    lo, hi = _COPY_CODES[a.size >= _SPLIT_MACS >> 4](a.reshape(-1), out.reshape(-1))
+    lo, hi = _AS_FLOAT[a.size >= _SPLIT_MACS >> 4](a.reshape(-1), out.reshape(-1))
     return out, int(lo), int(hi)
 
 
@@ -102,13 +96,3 @@ def float_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             bounds = np.linspace(0, a.shape[0], parts + 1).astype(np.int64)
             _ROWS[parts > 1](a, b, out, bounds)
     return out
-
-
-def int8_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for int8 arrays a (M, K) and b (K, N) as int32 (M, N), by torch's integer
-    GEMM (``torch._int_mm``). Exact while every partial sum stays inside int32 (the caller
-    ensures it: K * max|a * b| < 2**31)."""
-    import torch  # the fixed-point core imports torch only when it runs an int8 product
-
-    return torch._int_mm(torch.from_numpy(np.ascontiguousarray(a)),
-                         torch.from_numpy(np.ascontiguousarray(b))).numpy()

@@ -3,7 +3,7 @@ assignment to the output format and a residual add.
 
 For every output element (the linear engine's write-back)::
 
-    acc = acc_t(total * 2**shift + acc0)     # BLAS paths only: exact total, bias, wrap
+    acc = acc_t(total * 2**shift + acc0)     # BLAS and int8 paths: exact total, bias, wrap
     y = out_t(acc)                           # assignment to the output format
     y = out_t(y + residual)                  # with a residual (exact sum, then assignment)
 
@@ -72,31 +72,32 @@ def _count(overflow: dict[str, int], role: str, n: int) -> None:
 @njit(cache=True)
 def _finish_params(p):
     c_out, i = cast_at(p, 5)
-    c_res, _ = cast_at(p, i + 3)
+    c_res, j = cast_at(p, i + 3)
     return (p[0] != 0, p[1], p[2], p[3] != 0, p[4] != 0, c_out, p[i], p[i + 1], p[i + 2] != 0,
-            c_res)
+            c_res, p[j])
 
 
 def _finish(consts):
     def finish_rows(total, acc0, res, params, out, counts):
-        """One pass over ``total`` (R, N) into ``out``: with ``finish`` the BLAS end
-        (``(int(total) << shift) + acc0`` wrapped to ``width`` bits), else ``total`` holds
-        accumulator codes; then the output assignment (``do_out``) and the residual sum
-        ``(y << s_y) + (res << s_r)`` assigned by ``c_res`` (``do_res``). Overflow counts per
-        row go to ``counts`` (R, 2)."""
-        for i in prange(total.shape[0]):
-            finish, shift, width, signed, do_out, c_out, s_y, s_r, do_res, c_res = (
+        """One pass over ``total`` (P, R, N) into ``out``: with ``finish`` the end of a BLAS
+        or int8 product (``(int(sum_p total[p] << 8p) << shift) + acc0`` wrapped to ``width``
+        bits), else ``total`` (P = 1) holds accumulator codes; then the output assignment
+        (``do_out``) and the residual sum ``(y << s_y) + (res << s_r)`` assigned by ``c_res``
+        (``do_res``). Overflow counts per row go to ``counts`` (R, 2)."""
+        for i in prange(total.shape[1]):
+            finish, shift, width, signed, do_out, c_out, s_y, s_r, do_res, c_res, parts = (
                 constants_or(consts, _finish_params, params))
             up = 64 - width
             mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
             n_out = 0
             n_res = 0
-            for j in range(total.shape[1]):
+            for j in range(total.shape[2]):
+                v = np.int64(total[0, i, j])
+                for q in range(1, parts):
+                    v += np.int64(total[q, i, j]) << (8 * q)
                 if finish:
-                    v = (np.int64(total[i, j]) << shift) + acc0[j]
+                    v = (v << shift) + acc0[j]
                     v = ((v << up) >> up) if signed else (v & mask)
-                else:
-                    v = np.int64(total[i, j])
                 if do_out:
                     v, f = assign_one(v, c_out)
                     n_out += f
@@ -116,21 +117,22 @@ _NO_CAST = assign_params(0, 1, FixedType(1, 1))
 
 
 @functools.lru_cache(maxsize=1024)
-def _packed(finish, shift, acc_t, c_out, s_y, s_r, c_res) -> np.ndarray:
+def _packed(finish, shift, acc_t, c_out, s_y, s_r, c_res, parts) -> np.ndarray:
     """The write-back kernel's packed parameters (:func:`_finish_params`)."""
     return flat_params(finish, shift, acc_t.width, acc_t.signed, c_out is not None,
                        _NO_CAST if c_out is None else c_out, s_y, s_r, c_res is not None,
-                       _NO_CAST if c_res is None else c_res)
+                       _NO_CAST if c_res is None else c_res, parts)
 
 
 def _run(total, finish, acc0, shift, acc_t, c_out, res, s_y, s_r, c_res):
-    """The write-back kernel on ``total`` (R, N); ``c_out`` / ``c_res`` None: no such
-    assignment. Returns (codes, #out overflows, #residual overflows)."""
-    rows, n_cols = total.shape
+    """The write-back kernel on ``total`` (R, N) or parts (P, R, N); ``c_out`` / ``c_res``
+    None: no such assignment. Returns (codes, #out overflows, #residual overflows)."""
+    total = total if total.ndim == 3 else total[None]
+    parts, rows, n_cols = total.shape
     out = np.empty((rows, n_cols), np.int64)
     counts = np.zeros((rows, 2), np.int64)
-    params = _packed(finish, shift, acc_t, c_out, s_y, s_r, c_res)
-    _FINISH.kernel(total.size, params)(total, acc0, res, params, out, counts)
+    params = _packed(finish, shift, acc_t, c_out, s_y, s_r, c_res, parts)
+    _FINISH.kernel(rows * n_cols, params)(total, acc0, res, params, out, counts)
     n_out, n_res = counts.sum(axis=0).tolist()
     return out, n_out, n_res
 
@@ -141,10 +143,12 @@ def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None,
 
     Parameters
     ----------
-    total : np.ndarray, shape (R, N)
-        With ``acc0``: exact integer sums of the products (float or int64) in units of
+    total : np.ndarray, shape (R, N) or (P, R, N)
+        With ``acc0``: exact integer sums of the products (float or integer) in units of
         ``2**-shift`` accumulator LSBs, still to be shifted, biased by the ``acc0`` codes
-        (N,) and wrapped to ``acc_t``; without: accumulator codes of ``acc_t``.
+        (N,) and wrapped to ``acc_t``; as P parts (an int8-limb product,
+        :mod:`vitaccel.fixed._int8`) the sum is ``sum_p total[p] * 256**p``. Without
+        ``acc0``: accumulator codes of ``acc_t`` (R, N).
     epilogue : Epilogue, optional
         Output assignment and residual add; None: the codes of ``acc_t`` are returned.
 
@@ -153,7 +157,7 @@ def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None,
     np.ndarray of int64, shape (R, N)
         Codes of ``epilogue.out_t`` (or of ``acc_t``).
     """
-    rows, n_cols = total.shape
+    rows, n_cols = total.shape[-2:]
     finish = acc0 is not None
     a0 = acc0 if finish else np.zeros(n_cols, np.int64)
     if epilogue is None:
@@ -167,9 +171,9 @@ def finish_codes(total: np.ndarray, acc_t: FixedType, epilogue: Epilogue | None,
     sum_t = add_type(out_t, res_t) if res is not None else None
     if res is not None:
         res = as_raw(res, res_t, "Epilogue residual")
-        if res.size != total.size:
+        if res.size != rows * n_cols:
             raise UsageError(
-                f"Epilogue: residual has {res.size} values, the product has {total.size}")
+                f"Epilogue: residual has {res.size} values, the product has {rows * n_cols}")
     if sum_t is None or sum_t.width <= _WORD_BITS:
         res_args = (_NO_RESIDUAL, 0, 0, None) if sum_t is None else (
             np.ascontiguousarray(res, np.int64).reshape(rows, n_cols),

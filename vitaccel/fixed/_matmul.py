@@ -8,9 +8,11 @@ Seven implementations give exactly those bits; :func:`legal_paths` lists those w
 equivalence is proven for the actual data, and the fastest of them is used:
 
 ``"int8"``
-    As the BLAS paths below, for codes that fit int8 and partial sums inside int32: an
-    integer GEMM with int32 accumulation (VNNI / AMX units through torch), for single 2-D
-    products (a stack of small ones runs faster as one float BLAS call).
+    As the BLAS paths below, on int8 GEMM units (VNNI / AMX, through torch): the codes split
+    into at most four balanced int8 limbs, one GEMM with int32 accumulation per limb shift,
+    the parts combined in int64 by the write-back (:mod:`vitaccel.fixed._int8`). First for a
+    single 2-D product of int8 codes (one GEMM); with more limbs, or for a stack of small
+    products, after the BLAS paths (it still covers products beyond float64's 2**53).
 ``"blas32"`` / ``"blas64"``
     No assignment can round or overflow (or the accumulator wraps, which is associative modulo
     2**W, and never rounds), every product is an integer below 2**24 / 2**53 and every partial
@@ -41,10 +43,11 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
-from vitaccel.fixed._blas import codes_copy, float_matmul, int8_matmul
+from vitaccel.fixed._blas import codes_as_float, float_matmul
 from vitaccel.fixed._cast import cast_raw, lowest_kept
 from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
+from vitaccel.fixed._int8 import codes_limbs, int8_limbs, limb_count, limb_product
 from vitaccel.fixed._kernels import (
     cast_params,
     code_range,
@@ -59,25 +62,26 @@ from vitaccel.fixed._kernels import (
 __all__ = ["fixed_matmul", "legal_paths", "PATHS"]
 
 PATHS = ("int8", "blas32", "blas64", "floor64", "wrap", "sat", "exact")
-_INT32_BOUND = (1 << 31) - 1
-_COPY_TYPES = {"int8": np.int8, "blas32": np.float32, "blas64": np.float64}
+_FLOAT_TYPES = {"blas32": np.float32, "blas64": np.float64}
 _MIN_CHUNK = 32
 _COPY_MIN = 1 << 12  # operands from this many codes get their copy (float, int8) with the range
 
 
-def _codes(raw: object, fmt: FixedType, name: str,
-           dtype=None) -> tuple[np.ndarray, int, int, np.ndarray | None]:
+def _codes(raw: object, fmt: FixedType, name: str, copy=None,
+           rows: bool = True) -> tuple[np.ndarray, int, int, np.ndarray | None]:
     """int64 codes of ``fmt`` with their min and max (validated), and, for a large int64
-    array and a ``dtype``, their copy as ``dtype`` (made in the same pass), else None."""
+    array and a ``copy`` (a float type, or a limb count), their float copy or int8 limbs
+    (:func:`codes_limbs`, ``rows`` for the x operand) made in the same pass, else None."""
     if not isinstance(fmt, FixedType):
         raise UsageError(f"fixed_matmul: {name} format must be a FixedType, got {fmt!r}")
     a = np.asarray(raw)
     if a.dtype.kind not in "iu":
         raise UsageError(f"fixed_matmul: {name} must hold integer codes of {fmt}, got {a.dtype}")
     af = None
-    if dtype is not None and a.dtype == np.int64 and a.size >= _COPY_MIN:
+    if copy is not None and a.dtype == np.int64 and a.size >= _COPY_MIN:
         a = np.ascontiguousarray(a)
-        af, lo, hi = codes_copy(a, dtype)
+        af, lo, hi = (codes_limbs(a, copy, rows) if isinstance(copy, int)
+                      else codes_as_float(a, copy))
     else:
         lo, hi = code_range(a) if a.size else (0, 0)
     if lo < fmt.min_raw or hi > fmt.max_raw:
@@ -88,20 +92,21 @@ def _codes(raw: object, fmt: FixedType, name: str,
     return np.ascontiguousarray(a, dtype=np.int64), lo, hi, af
 
 
-def _copy_guess(x_t: FixedType, w_t: FixedType, product_t: FixedType | None, stacked: bool):
-    """The type of the operand copies a fast path would use for any codes of these formats
-    (int8 for a single product of int8 codes, else float32 when every code and product fits
-    2**24, float64 for 2**53), or None when no such path is expected (a per-product cast, or
-    wider codes)."""
+def _copy_guess(x_t: FixedType, w_t: FixedType, product_t: FixedType | None,
+                stacked: bool) -> tuple:
+    """The operand copies a fast path would use for codes of these formats, (x, w): one int8
+    limb each for a single product of int8 codes (the int8 path), else the float type of a
+    BLAS path (float32 when every code and product fits 2**24, float64 for 2**53), or None
+    each (a per-product cast, or wider codes)."""
     if product_t is not None:
-        return None
-    if not stacked and all(t.min_raw >= -128 and t.max_raw <= 127 for t in (x_t, w_t)):
-        return np.int8
+        return None, None
+    if not stacked and all(limb_count(t.min_raw, t.max_raw) == 1 for t in (x_t, w_t)):
+        return 1, 1
     x_abs, w_abs = (max(-t.min_raw, t.max_raw) for t in (x_t, w_t))
     for dtype, bound in ((np.float32, 1 << 24), (np.float64, 1 << 53)):
         if x_abs * w_abs <= bound and max(x_abs, w_abs) <= bound:
-            return dtype
-    return None
+            return dtype, dtype
+    return None, None
 
 
 def _is_plain_wrap(fmt: FixedType) -> bool:
@@ -125,7 +130,10 @@ def legal_paths(
     ``*_range`` are the (min, max) codes actually present; ``acc0_range`` is that of the
     accumulator's initial value (the cast bias, or 0). ``need_overflow``: overflow counts are
     wanted, so a wrapping accumulator must be proven in range to skip the per-step check.
-    ``stacked``: a stack of products (the int8 path then comes after the BLAS ones).
+    ``stacked``: a stack of products (the int8 path then comes after the BLAS ones, as it
+    does with more than one limb per operand: measured in the deit-tiny simulation, one int8
+    GEMM per product beat float32 BLAS by 10%, while w16a16's 2 x 2 limbs (three GEMMs) ran
+    no faster than float64 BLAS).
     """
     mt = mul_type(x_t, w_t)
     pt = mt if product_t is None else product_t
@@ -149,18 +157,19 @@ def legal_paths(
         in_range = hi_sum <= acc_t.max_raw and lo_sum >= lowest_kept(acc_t)
         if in_range or (wrap_acc and not need_overflow):
             operand_abs = max(map(abs, (*x_range, *w_range)))
-            int8 = (min(*x_range, *w_range) >= -128 and max(*x_range, *w_range) <= 127
-                    and k_len * p_abs <= _INT32_BOUND)
-            if int8 and not stacked:
-                paths["int8"] = k_len
+            blas = {}
             for name, bound in (("blas32", 1 << 24), ("blas64", 1 << 53)):
                 if operand_abs > bound or p_abs > bound:
                     continue
                 chunk = k_len if p_abs == 0 else min(k_len, bound // p_abs)
                 if chunk >= min(k_len, _MIN_CHUNK):
-                    paths[name] = max(chunk, 1)
-            if int8 and stacked:
-                paths["int8"] = k_len
+                    blas[name] = max(chunk, 1)
+            limbs = int8_limbs(x_range, w_range, k_len)
+            if limbs == (1, 1) and not stacked:
+                paths["int8"] = 0
+            paths.update(blas)
+            if limbs:
+                paths.setdefault("int8", 0)
     if wrap_acc and product_t is not None:
         shift = mt.frac_bits - product_t.frac_bits
         d = acc_t.frac_bits - product_t.frac_bits
@@ -185,21 +194,35 @@ def legal_paths(
     return paths
 
 
+def _int8(x, w, nx, nw, acc0, shift, acc_t, epilogue, copies) -> np.ndarray:
+    """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t`` (then ``epilogue``), the product of
+    x (M, K) @ w (K, N) by int8 GEMMs on ``nx`` and ``nw`` limbs (:mod:`vitaccel.fixed._int8`);
+    ``copies`` holds limbs of x and w already made (or None each)."""
+    limbs = []
+    for a, c, n, rows in ((x, copies[0], nx, True), (w, copies[1], nw, False)):
+        shape = (a.shape[0], n, a.shape[1]) if rows else (n, *a.shape)
+        if c is not None and c.dtype == np.int8 and c.shape == shape:
+            limbs.append(c)
+        elif a.size:
+            limbs.append(codes_limbs(np.ascontiguousarray(a), n, rows)[0])
+        else:
+            limbs.append(np.zeros(shape, np.int8))
+    return finish_codes(limb_product(*limbs), acc_t, epilogue, acc0=acc0, shift=shift)
+
+
 def _blas(x, w, chunk, dtype, acc0, shift, acc_t, epilogue, copies) -> np.ndarray:
     """``acc0 + (x @ w) * 2**shift`` wrapped to ``acc_t`` (then ``epilogue``), the product via
-    exact float BLAS (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N)) or, for
-    ``dtype`` int8, the int8 GEMM (2-D only); ``copies`` holds copies of x and w as ``dtype``
-    already made (or None each)."""
+    exact float BLAS (x (M, K) @ w (K, N), or stacked: x (G, M, K) @ w (G, K, N)); ``copies``
+    holds float copies of x and w already made (or None each)."""
     k_len = x.shape[-1]
     xf, wf = (a.astype(dtype) if af is None or af.dtype != dtype else af.reshape(a.shape)
               for a, af in zip((x, w), copies, strict=True))
-    product = int8_matmul if dtype is np.int8 else float_matmul
-    total = product(xf[..., :chunk], wf[..., :chunk, :])  # exact integers
+    total = float_matmul(xf[..., :chunk], wf[..., :chunk, :])  # exact integers in float
     if chunk < k_len:  # chunk sums are exact; their total is summed in int64
         total = total.astype(np.int64)
         for k0 in range(chunk, k_len, chunk):
-            total += product(xf[..., k0 : k0 + chunk],
-                             wf[..., k0 : k0 + chunk, :]).astype(np.int64)
+            total += float_matmul(xf[..., k0 : k0 + chunk],
+                                  wf[..., k0 : k0 + chunk, :]).astype(np.int64)
     n_cols = total.shape[-1]
     rows = int(np.prod(total.shape[:-1]))
     out = finish_codes(np.ascontiguousarray(total).reshape(rows, n_cols), acc_t, epilogue,
@@ -258,10 +281,10 @@ def fixed_matmul(
         ``return_overflow``: ``(raw, n_overflow)``.
     """
     stacked = np.ndim(w_raw) == 3
-    guess = (_copy_guess(x_t, w_t, product_t, stacked)
-             if all(isinstance(t, FixedType) for t in (x_t, w_t)) else None)
-    x, x_lo, x_hi, xf = _codes(x_raw, x_t, "x_raw", guess)
-    w, w_lo, w_hi, wf = _codes(w_raw, w_t, "w_raw", guess)
+    x_copy, w_copy = (_copy_guess(x_t, w_t, product_t, stacked)
+                      if all(isinstance(t, FixedType) for t in (x_t, w_t)) else (None, None))
+    x, x_lo, x_hi, xf = _codes(x_raw, x_t, "x_raw", x_copy, rows=True)
+    w, w_lo, w_hi, wf = _codes(w_raw, w_t, "w_raw", w_copy, rows=False)
     if not (
         (x.ndim >= 2 and w.ndim == 2 and x.shape[-1] == w.shape[0])
         or (x.ndim == 3 and w.ndim == 3 and x.shape[0] == w.shape[0] and x.shape[2] == w.shape[1])
@@ -330,16 +353,20 @@ def fixed_matmul(
             f"fixed_matmul: path {chosen!r} is not provably exact for these inputs "
             f"(exact paths: {list(legal)})"
         )
-    out, n_ovf = _dispatch(x, w, chosen, legal[chosen], acc0, ovf0, mt, st, product_t,
+    arg = (int8_limbs((x_lo, x_hi), (w_lo, w_hi), k_len) if chosen == "int8"
+           else legal[chosen])
+    out, n_ovf = _dispatch(x, w, chosen, arg, acc0, ovf0, mt, st, product_t,
                            acc_t, return_overflow, k_len, n_cols,
                            max(-x_lo, x_hi), max(-w_lo, w_hi), epilogue, (xf, wf))
     return (out, n_ovf) if return_overflow else out
 
 
-def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
+def _dispatch(x, w, chosen, arg, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
               k_len, n_cols, x_abs, w_abs, epilogue, copies):
     """Run the chosen path on one (x, w) pair or on each item of a batch of them (with the
-    epilogue, if any, for a 2-D w); ``copies``: copies of x and w (float or int8), or None each."""
+    epilogue, if any, for a 2-D w). ``arg``: the K chunk of a BLAS path, the limb counts
+    (Lx, Lw) of the int8 path; ``copies``: float copies or int8 limbs of x and w
+    (:func:`_codes`), or None each."""
     if chosen == "floor64":  # one compiled call for the whole batch
         lead = x.shape[:-1]
         rows = int(np.prod(lead))
@@ -351,31 +378,31 @@ def _dispatch(x, w, chosen, chunk, acc0, ovf0, mt, st, product_t, acc_t, return_
             out = finish_codes(out.reshape(rows, n_cols), acc_t, epilogue)
         return out.reshape(*lead, n_cols), n_ovf
     if chosen.startswith("blas") and w.ndim == 3:  # one stacked BLAS call for the batch
-        return _execute(chosen, chunk, x, w, acc0, ovf0, mt, st, product_t, acc_t,
+        return _execute(chosen, arg, x, w, acc0, ovf0, mt, st, product_t, acc_t,
                         return_overflow, None, copies)
     if w.ndim == 2:
         rows = int(np.prod(x.shape[:-1]))
-        out, n_ovf = _execute(chosen, chunk, x.reshape(rows, k_len), w, acc0, ovf0, mt, st,
+        out, n_ovf = _execute(chosen, arg, x.reshape(rows, k_len), w, acc0, ovf0, mt, st,
                               product_t, acc_t, return_overflow, epilogue, copies)
         return out.reshape(*x.shape[:-1], n_cols), n_ovf
-    parts = [_execute(chosen, chunk, xi, wi, acc0, ovf0, mt, st, product_t, acc_t,
+    parts = [_execute(chosen, arg, xi, wi, acc0, ovf0, mt, st, product_t, acc_t,
                       return_overflow, None, (None, None)) for xi, wi in zip(x, w, strict=True)]
     out = np.stack([o for o, _ in parts]) if parts else np.empty((0, *x.shape[1:-1], n_cols),
                                                                   np.int64)
     return out, sum(n for _, n in parts)
 
 
-def _execute(chosen, chunk, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
+def _execute(chosen, arg, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
              epilogue, copies):
     """Run path ``chosen`` on x2 (M, K) @ w (K, N) (BLAS paths: also stacked (G, M, K) @
     (G, K, N)), then the epilogue (2-D only); returns (codes, overflowed accumulators).
-    ``copies``: copies of x2 and w (float or int8; any shape of the same size), or None
-    each."""
+    ``arg`` and ``copies`` as for :func:`_dispatch`."""
     pt = mt if product_t is None else product_t
-    if chosen in _COPY_TYPES:
-        dtype = _COPY_TYPES[chosen]
+    if chosen in _FLOAT_TYPES or chosen == "int8":
         shift = acc_t.frac_bits - mt.frac_bits
-        out = _blas(x2, w, chunk, dtype, acc0, shift, acc_t, epilogue, copies)
+        out = (_int8(x2, w, *arg, acc0, shift, acc_t, epilogue, copies) if chosen == "int8"
+               else _blas(x2, w, arg, _FLOAT_TYPES[chosen], acc0, shift, acc_t, epilogue,
+                          copies))
         # only the bias assignment can overflow: once per output row
         return out, int(np.count_nonzero(ovf0)) * int(np.prod(x2.shape[:-1]))
     if chosen == "wrap":
