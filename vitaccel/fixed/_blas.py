@@ -65,7 +65,8 @@ _AS_FLOAT = compiled_pair(_as_float)
 def codes_as_float(a: np.ndarray, dtype) -> tuple[np.ndarray, int, int]:
     """A float copy (``dtype``, same shape) of a non-empty C-contiguous int64 array and the
     (min, max) of its codes, in one pass (parallel for large arrays). The copy is exact when
-    every code is below the float's exact range; the caller checks that with the range."""
+    every code is below the float's exact range; the caller checks that with the range.
+    (With ``dtype`` int8 the copy holds each code's low byte.)"""
     out = np.empty(a.shape, dtype)
     lo, hi = _AS_FLOAT[a.size >= _SPLIT_MACS >> 4](a.reshape(-1), out.reshape(-1))
     return out, int(lo), int(hi)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from vitaccel.fixed._blas import codes_as_float
 from vitaccel.fixed._kernels import compiled_pair
 
 __all__ = ["MAX_LIMBS", "codes_limbs", "int8_limbs", "limb_count", "limb_product"]
@@ -82,8 +83,12 @@ def codes_limbs(a: np.ndarray, n: int, rows: bool) -> tuple[np.ndarray, int, int
     K; else a w operand (K, N): limbs as (n, K, N).
     """
     a2 = a.reshape(-1, a.shape[-1]) if rows else a.reshape(1, -1)
-    out = np.empty((a2.shape[0], n, a2.shape[1]), np.int8)
-    lo, hi = _DIGITS[a.size >= _PARALLEL_MIN](a2, out)
+    if n == 1:  # the digit is the low byte: a plain (vectorised) copy
+        out, lo, hi = codes_as_float(a2, np.int8)
+        out = out.reshape(a2.shape[0], 1, a2.shape[1])
+    else:
+        out = np.empty((a2.shape[0], n, a2.shape[1]), np.int8)
+        lo, hi = _DIGITS[a.size >= _PARALLEL_MIN](a2, out)
     return (out if rows else out.reshape(n, *a.shape)), int(lo), int(hi)
 
 
