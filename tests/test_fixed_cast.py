@@ -138,6 +138,23 @@ def test_cast_rejects_codes_outside_the_source_format() -> None:
         FixedType(16, 6).cast(np.array([0.5]), FixedType(8, 3))
 
 
+@pytest.mark.parametrize("dst", [FixedType(8, 3), FixedType(8, 3, overflow=Overflow.SAT)])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_large_casts_reject_codes_outside_the_source_format(dst, dtype) -> None:
+    """Large arrays (the compiled trn/wrap and general kernels) are validated like small
+    ones, whatever their integer dtype."""
+    from vitaccel.fixed._cast import _COMPILED_MIN_SIZE
+
+    src = FixedType(12, 5)
+    a = np.zeros(_COMPILED_MIN_SIZE + 3, dtype)
+    a[:2] = src.min_raw, src.max_raw
+    dst.cast(a, src)  # in range: fine
+    for bad in (src.max_raw + 1, src.min_raw - 1):
+        a[-1] = bad
+        with pytest.raises(UsageError, match=r"cast raw: codes must lie in \[-2048, 2047\] "):
+            dst.cast(a, src)
+
+
 def test_identity_cast_copies_unless_told_not_to() -> None:
     src, dst = FixedType(8, 3), FixedType(12, 7)  # every code of src is a code of dst
     a = np.arange(-128, 128, dtype=np.int64)
