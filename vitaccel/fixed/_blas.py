@@ -21,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 
 from vitaccel.fixed._kernels import compiled_pair
 
-__all__ = ["codes_as_float", "float_matmul"]
+__all__ = ["codes_as", "float_matmul"]
 
 _SPLIT_MACS = 1 << 21
 """Products below this many multiply-accumulates run on the calling thread alone."""
@@ -45,8 +45,9 @@ def _items(a, b, out):
         out[g] = np.dot(a[g], b[g])
 
 
-def _as_float(flat, out):
-    """``out[:] = flat`` (int64 to float) and the (min, max) of ``flat``, in one pass."""
+def _copy_codes(flat, out):
+    """``out[:] = flat`` (int64 to ``out``'s type) and the (min, max) of ``flat``, in one
+    pass."""
     lo = flat[0]
     hi = lo
     for i in numba.prange(flat.size):
@@ -59,16 +60,16 @@ def _as_float(flat, out):
 
 _ROWS = compiled_pair(_row_parts)
 _ITEMS = compiled_pair(_items)
-_AS_FLOAT = compiled_pair(_as_float)
+_COPY_CODES = compiled_pair(_copy_codes)
 
 
-def codes_as_float(a: np.ndarray, dtype) -> tuple[np.ndarray, int, int]:
-    """A float copy (``dtype``, same shape) of a non-empty C-contiguous int64 array and the
-    (min, max) of its codes, in one pass (parallel for large arrays). The copy is exact when
-    every code is below the float's exact range; the caller checks that with the range.
-    (With ``dtype`` int8 the copy holds each code's low byte.)"""
+def codes_as(a: np.ndarray, dtype) -> tuple[np.ndarray, int, int]:
+    """A copy as ``dtype`` (a float type, or int8; same shape) of a non-empty C-contiguous
+    int64 array and the (min, max) of its codes, in one pass (parallel for large arrays).
+    The copy is exact when every code is inside the float's exact range (int8 keeps each
+    code's low byte: exact in [-128, 127]); the caller checks that with the range."""
     out = np.empty(a.shape, dtype)
-    lo, hi = _AS_FLOAT[a.size >= _SPLIT_MACS >> 4](a.reshape(-1), out.reshape(-1))
+    lo, hi = _COPY_CODES[a.size >= _SPLIT_MACS >> 4](a.reshape(-1), out.reshape(-1))
     return out, int(lo), int(hi)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from vitaccel.fixed._blas import codes_as_float
+from vitaccel.fixed._blas import codes_as
 from vitaccel.fixed._kernels import compiled_pair
 
 __all__ = ["MAX_LIMBS", "codes_limbs", "int8_limbs", "limb_count", "limb_product"]
@@ -75,16 +75,18 @@ _DIGITS = compiled_pair(_digits)
 
 
 def codes_limbs(a: np.ndarray, n: int, rows: bool) -> tuple[np.ndarray, int, int]:
-    """``n`` int8 limbs of a non-empty C-contiguous int64 array, and the (min, max) of its
-    codes, in one pass (parallel for large arrays); exact where the codes lie in the range
-    of ``n`` limbs (the caller checks with the range).
+    """``n`` int8 limbs of a C-contiguous int64 array, and the (min, max) of its codes
+    ((0, 0) if empty), in one pass (parallel for large arrays); exact where the codes lie in
+    the range of ``n`` limbs (the caller checks with the range).
 
     ``rows``: an x operand (..., K): limbs as (R, n, K), row r's limbs side by side along
     K; else a w operand (K, N): limbs as (n, K, N).
     """
-    a2 = a.reshape(-1, a.shape[-1]) if rows else a.reshape(1, -1)
-    if n == 1:  # the digit is the low byte: a plain (vectorised) copy
-        out, lo, hi = codes_as_float(a2, np.int8)
+    a2 = a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1]) if rows else a.reshape(1, -1)
+    if a.size == 0:
+        out, lo, hi = np.zeros((a2.shape[0], n, a2.shape[1]), np.int8), 0, 0
+    elif n == 1:  # the digit is the low byte: a plain (vectorised) copy
+        out, lo, hi = codes_as(a2, np.int8)
         out = out.reshape(a2.shape[0], 1, a2.shape[1])
     else:
         out = np.empty((a2.shape[0], n, a2.shape[1]), np.int8)

@@ -43,7 +43,7 @@ import numpy as np
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._arith import add_type, mul_type
-from vitaccel.fixed._blas import codes_as_float, float_matmul
+from vitaccel.fixed._blas import codes_as, float_matmul
 from vitaccel.fixed._cast import cast_raw, lowest_kept
 from vitaccel.fixed._epilogue import Epilogue, finish_codes
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
@@ -81,7 +81,7 @@ def _codes(raw: object, fmt: FixedType, name: str, copy=None,
     if copy is not None and a.dtype == np.int64 and a.size >= _COPY_MIN:
         a = np.ascontiguousarray(a)
         af, lo, hi = (codes_limbs(a, copy, rows) if isinstance(copy, int)
-                      else codes_as_float(a, copy))
+                      else codes_as(a, copy))
     else:
         lo, hi = code_range(a) if a.size else (0, 0)
     if lo < fmt.min_raw or hi > fmt.max_raw:
@@ -124,8 +124,9 @@ def legal_paths(
     product_t: FixedType | None,
     need_overflow: bool,
     stacked: bool = False,
-) -> dict[str, int]:
-    """Every provably exact path, fastest first, mapped to its K chunk length (BLAS) or 0.
+) -> dict[str, int | tuple[int, int]]:
+    """Every provably exact path, fastest first, mapped to its parameter: the K chunk length
+    of a BLAS path, the limb counts (Lx, Lw) of the int8 path, else 0.
 
     ``*_range`` are the (min, max) codes actually present; ``acc0_range`` is that of the
     accumulator's initial value (the cast bias, or 0). ``need_overflow``: overflow counts are
@@ -166,10 +167,10 @@ def legal_paths(
                     blas[name] = max(chunk, 1)
             limbs = int8_limbs(x_range, w_range, k_len)
             if limbs == (1, 1) and not stacked:
-                paths["int8"] = 0
+                paths["int8"] = limbs
             paths.update(blas)
             if limbs:
-                paths.setdefault("int8", 0)
+                paths.setdefault("int8", limbs)
     if wrap_acc and product_t is not None:
         shift = mt.frac_bits - product_t.frac_bits
         d = acc_t.frac_bits - product_t.frac_bits
@@ -201,12 +202,8 @@ def _int8(x, w, nx, nw, acc0, shift, acc_t, epilogue, copies) -> np.ndarray:
     limbs = []
     for a, c, n, rows in ((x, copies[0], nx, True), (w, copies[1], nw, False)):
         shape = (a.shape[0], n, a.shape[1]) if rows else (n, *a.shape)
-        if c is not None and c.dtype == np.int8 and c.shape == shape:
-            limbs.append(c)
-        elif a.size:
-            limbs.append(codes_limbs(np.ascontiguousarray(a), n, rows)[0])
-        else:
-            limbs.append(np.zeros(shape, np.int8))
+        ok = c is not None and c.dtype == np.int8 and c.shape == shape
+        limbs.append(c if ok else codes_limbs(np.ascontiguousarray(a), n, rows)[0])
     return finish_codes(limb_product(*limbs), acc_t, epilogue, acc0=acc0, shift=shift)
 
 
@@ -353,9 +350,7 @@ def fixed_matmul(
             f"fixed_matmul: path {chosen!r} is not provably exact for these inputs "
             f"(exact paths: {list(legal)})"
         )
-    arg = (int8_limbs((x_lo, x_hi), (w_lo, w_hi), k_len) if chosen == "int8"
-           else legal[chosen])
-    out, n_ovf = _dispatch(x, w, chosen, arg, acc0, ovf0, mt, st, product_t,
+    out, n_ovf = _dispatch(x, w, chosen, legal[chosen], acc0, ovf0, mt, st, product_t,
                            acc_t, return_overflow, k_len, n_cols,
                            max(-x_lo, x_hi), max(-w_lo, w_hi), epilogue, (xf, wf))
     return (out, n_ovf) if return_overflow else out
@@ -364,9 +359,8 @@ def fixed_matmul(
 def _dispatch(x, w, chosen, arg, acc0, ovf0, mt, st, product_t, acc_t, return_overflow,
               k_len, n_cols, x_abs, w_abs, epilogue, copies):
     """Run the chosen path on one (x, w) pair or on each item of a batch of them (with the
-    epilogue, if any, for a 2-D w). ``arg``: the K chunk of a BLAS path, the limb counts
-    (Lx, Lw) of the int8 path; ``copies``: float copies or int8 limbs of x and w
-    (:func:`_codes`), or None each."""
+    epilogue, if any, for a 2-D w). ``arg``: the path's parameter (:func:`legal_paths`);
+    ``copies``: float copies or int8 limbs of x and w (:func:`_codes`), or None each."""
     if chosen == "floor64":  # one compiled call for the whole batch
         lead = x.shape[:-1]
         rows = int(np.prod(lead))
@@ -398,11 +392,12 @@ def _execute(chosen, arg, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_ov
     (G, K, N)), then the epilogue (2-D only); returns (codes, overflowed accumulators).
     ``arg`` and ``copies`` as for :func:`_dispatch`."""
     pt = mt if product_t is None else product_t
-    if chosen in _FLOAT_TYPES or chosen == "int8":
+    if chosen == "int8" or chosen in _FLOAT_TYPES:
         shift = acc_t.frac_bits - mt.frac_bits
-        out = (_int8(x2, w, *arg, acc0, shift, acc_t, epilogue, copies) if chosen == "int8"
-               else _blas(x2, w, arg, _FLOAT_TYPES[chosen], acc0, shift, acc_t, epilogue,
-                          copies))
+        if chosen == "int8":
+            out = _int8(x2, w, *arg, acc0, shift, acc_t, epilogue, copies)
+        else:
+            out = _blas(x2, w, arg, _FLOAT_TYPES[chosen], acc0, shift, acc_t, epilogue, copies)
         # only the bias assignment can overflow: once per output row
         return out, int(np.count_nonzero(ovf0)) * int(np.prod(x2.shape[:-1]))
     if chosen == "wrap":
