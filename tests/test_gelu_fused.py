@@ -174,7 +174,7 @@ def test_preset_formats_take_the_fused_path(name: str, x_t: str) -> None:
                         [x_t.min_raw, x_t.max_raw]]).reshape(2, 3001)
     if name == "tanh" and x_t.width > 32:  # x * x needs more than 64 bits: the definition
         assert KERNELS[name](g, x, x_t, {}) is None
-    else:
+    else:  # the Edge-MoE activation format also through its specialised compilation
         assert assert_fused_equals_reference(g, x, x_t, specialised=x_t.width == 32)
 
 
