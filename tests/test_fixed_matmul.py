@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, Overflow, Rounding, fixed_matmul
+from vitaccel.fixed._fma_floor import available as fma_available
 from vitaccel.fixed._matmul import PATHS, legal_paths
 
 EDGE_ACT = FixedType.parse("ap_fixed<32,10>")
@@ -136,8 +137,9 @@ def test_edge_moe_formats_take_the_floor64_path_and_match_exact() -> None:
     bias = rng.integers(bias_t.min_raw, bias_t.max_raw + 1, 9)
     kw = dict(acc_t=EDGE_ACT, product_t=EDGE_ACT, bias_raw=bias, bias_t=bias_t)
     results = _all_paths(x, EDGE_ACT, w, EDGE_WGT, **kw)
-    assert list(results) == ["floor64", "wrap", "exact"]
-    for path in ("floor64", "wrap"):
+    floors = ["fma_floor", "floor64"] if fma_available() else ["floor64"]
+    assert list(results) == [*floors, "wrap", "exact"]
+    for path in (*floors, "wrap"):
         np.testing.assert_array_equal(results[path][0], results["exact"][0])
         assert results[path][1] == results["exact"][1] > 0
     small = oracle_matmul(
@@ -288,25 +290,36 @@ def test_bad_arguments_are_refused() -> None:
         fixed_matmul(np.zeros((2, 3), int), t, np.zeros((3, 2), int), t, acc_t=t, path="gpu")
     with pytest.raises(UsageError, match=r"x_raw codes must lie in \[-128, 127\]"):
         fixed_matmul(np.full((2, 3), 300), t, np.zeros((3, 2), int), t, acc_t=t)
-    assert set(PATHS) == {"int8", "blas32", "blas64", "floor64", "wrap", "sat", "exact"}
+    assert set(PATHS) == {"int8", "blas32", "blas64", "fma_floor", "floor64", "wrap", "sat",
+                          "exact"}
 
 
 def test_oracle_helper_is_exact() -> None:
     assert value_of(3, FixedType(8, 6)) == Fraction(3, 4)
 
 
+_FLOOR_PATHS = [
+    "floor64",
+    pytest.param("fma_floor", marks=pytest.mark.skipif(not fma_available(),
+                                                       reason="needs AVX-512F")),
+]
+
+
+@pytest.mark.parametrize("path", _FLOOR_PATHS)
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
-    dims=st.tuples(st.integers(1, 9), st.integers(1, 40), st.sampled_from([1, 3, 7, 129, 260])),
+    dims=st.tuples(st.integers(1, 19), st.integers(1, 40), st.sampled_from([1, 3, 7, 129, 260])),
     batch=st.sampled_from([None, 1, 3]),
     x_shift=st.integers(0, 28),
     prod=st.sampled_from(["ap_fixed<32,10>", "ap_fixed<36,14>", "ap_ufixed<32,10>"]),
 )
-def test_floor64_flags_and_codes_equal_the_exact_path(seed, dims, batch, x_shift, prod) -> None:
-    """Per-product truncation in int64: same codes and overflow counts as the sequential
-    path, whether the data stays in range (bias-only flags) or overflows; rows and columns
-    that do not fill the kernel's 4 x 128 tiles, and stacked (batched) weights."""
+def test_floor64_flags_and_codes_equal_the_exact_path(path, seed, dims, batch, x_shift,
+                                                      prod) -> None:
+    """Per-product truncation (int64 kernel, and AVX-512 FMAs): same codes and overflow
+    counts as the sequential path, whether the data stays in range (bias-only flags) or
+    overflows; rows and columns that do not fill the kernels' 4 x 128 and 8 x 24 tiles, and
+    stacked (batched) weights."""
     rng = np.random.default_rng(seed)
     m, k, n = dims
     lead = () if batch is None else (batch,)
@@ -315,7 +328,7 @@ def test_floor64_flags_and_codes_equal_the_exact_path(seed, dims, batch, x_shift
     bias = rng.integers(EDGE_ACT.min_raw, EDGE_ACT.max_raw + 1, n) >> x_shift
     kw = dict(acc_t=EDGE_ACT, product_t=FixedType.parse(prod), bias_raw=bias, bias_t=EDGE_ACT,
               return_overflow=True)
-    fast = fixed_matmul(x, EDGE_ACT, w, EDGE_WGT, path="floor64", **kw)
+    fast = fixed_matmul(x, EDGE_ACT, w, EDGE_WGT, path=path, **kw)
     slow = fixed_matmul(x, EDGE_ACT, w, EDGE_WGT, path="exact", **kw)
     np.testing.assert_array_equal(fast[0], slow[0])
     assert fast[1] == slow[1]
@@ -376,15 +389,17 @@ def test_empty_inner_or_output_dimension_on_every_path(k_len, n_cols, product) -
 _WIDE_ACT = FixedType.parse("ap_fixed<40,18>")
 
 
+@pytest.mark.parametrize("path", _FLOOR_PATHS)
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1),
        case=st.sampled_from([(_WIDE_ACT, "ap_fixed<12,2>", x_bits, 11)
                              for x_bits in (20, 30, 31, 35, 39)]
                             + [(EDGE_ACT, "ap_fixed<32,10>", 20, w_bits) for w_bits in (30, 31)]),
        batch=st.sampled_from([None, 4]))
-def test_floor64_with_codes_on_both_sides_of_2_to_the_31(seed, case, batch) -> None:
-    """The kernel multiplies 32 x 32 -> 64 bits only while the codes of both operands fit
-    int32, else full int64 products: either way the exact path's bits and overflow counts
+def test_floor64_with_codes_on_both_sides_of_2_to_the_31(path, seed, case, batch) -> None:
+    """The int64 kernel multiplies 32 x 32 -> 64 bits only while the codes of both operands
+    fit int32, else full int64 products; the FMA kernel takes float64 copies of any code up
+    to 2**53: either way the exact path's bits and overflow counts
     (wide ap_fixed<40,18> activations times 12-bit weights, and activations on both sides
     of an attention-like product); the most negative codes ``-2**bits`` are present."""
     act, w_fmt, x_bits, w_bits = case
@@ -394,7 +409,7 @@ def test_floor64_with_codes_on_both_sides_of_2_to_the_31(seed, case, batch) -> N
     w = rng.integers(-(2**w_bits), 2**w_bits, (*lead, 70, 131))
     x.flat[0], w.flat[0] = -(2**x_bits), -(2**w_bits)
     kw = dict(acc_t=act, product_t=act, return_overflow=True)
-    fast = fixed_matmul(x, act, w, FixedType.parse(w_fmt), path="floor64", **kw)
+    fast = fixed_matmul(x, act, w, FixedType.parse(w_fmt), path=path, **kw)
     slow = fixed_matmul(x, act, w, FixedType.parse(w_fmt), path="exact", **kw)
     np.testing.assert_array_equal(fast[0], slow[0])
     assert fast[1] == slow[1]

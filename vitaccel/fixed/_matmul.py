@@ -18,6 +18,10 @@ equivalence is proven for the actual data, and the fastest of them is used:
     2**W, and never rounds), every product is an integer below 2**24 / 2**53 and every partial
     sum of any subset of products stays below that bound (K is cut into chunks if needed), so a
     float BLAS product of the codes is exact.
+``"fma_floor"``
+    The sums of ``"floor64"`` below, each term added by one AVX-512 FMA rounded toward minus
+    infinity into a biased float64 sum (:mod:`vitaccel.fixed._fma_floor`): where the host has
+    AVX-512F, operand codes are float64-exact and every partial sum stays below 2**51.
 ``"floor64"``
     ``AP_WRAP`` accumulator that never rounds and products cast to an ``AP_TRN`` / ``AP_WRAP``
     ``product_t`` at least as wide as the accumulator (Edge-MoE): modulo 2**W the per-term
@@ -46,6 +50,9 @@ from vitaccel.fixed._arith import add_type, mul_type
 from vitaccel.fixed._blas import codes_as, float_matmul
 from vitaccel.fixed._cast import cast_raw, lowest_kept
 from vitaccel.fixed._epilogue import Epilogue, finish_codes
+from vitaccel.fixed._fma_floor import available as fma_available
+from vitaccel.fixed._fma_floor import fits as fma_fits
+from vitaccel.fixed._fma_floor import fma_floor_sum
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._int8 import codes_limbs, int8_limbs, limb_count, limb_product
 from vitaccel.fixed._kernels import (
@@ -61,7 +68,7 @@ from vitaccel.fixed._kernels import (
 
 __all__ = ["fixed_matmul", "legal_paths", "PATHS"]
 
-PATHS = ("int8", "blas32", "blas64", "floor64", "wrap", "sat", "exact")
+PATHS = ("int8", "blas32", "blas64", "fma_floor", "floor64", "wrap", "sat", "exact")
 _FLOAT_TYPES = {"blas32": np.float32, "blas64": np.float64}
 _MIN_CHUNK = 32
 _COPY_MIN = 1 << 12  # operands from this many codes get their copy (float, int8) with the range
@@ -186,6 +193,9 @@ def legal_paths(
             and p_abs < bound
             and (((p_abs >> shift) + 1) << d) * k_len + max(map(abs, acc0_range)) < bound
         ):
+            x_abs, w_abs = (max(map(abs, r)) for r in (x_range, w_range))
+            if fma_available() and fma_fits(x_abs, w_abs, shift, k_len):
+                paths["fma_floor"] = 0
             paths["floor64"] = 0
     if wrap_acc:
         paths["wrap"] = 0
@@ -361,13 +371,14 @@ def _dispatch(x, w, chosen, arg, acc0, ovf0, mt, st, product_t, acc_t, return_ov
     """Run the chosen path on one (x, w) pair or on each item of a batch of them (with the
     epilogue, if any, for a 2-D w). ``arg``: the path's parameter (:func:`legal_paths`);
     ``copies``: float copies or int8 limbs of x and w (:func:`_codes`), or None each."""
-    if chosen == "floor64":  # one compiled call for the whole batch
+    if chosen in ("fma_floor", "floor64"):  # one compiled call for the whole batch
         lead = x.shape[:-1]
         rows = int(np.prod(lead))
         x3 = x if w.ndim == 3 else x.reshape(1, rows, k_len)
         w3 = w if w.ndim == 3 else w[None]
         pt = mt if product_t is None else product_t
-        out, n_ovf = _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, return_overflow, x_abs, w_abs)
+        out, n_ovf = _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, return_overflow, x_abs, w_abs,
+                                chosen == "fma_floor")
         if epilogue is not None:
             out = finish_codes(out.reshape(rows, n_cols), acc_t, epilogue)
         return out.reshape(*lead, n_cols), n_ovf
@@ -422,9 +433,9 @@ def _execute(chosen, arg, x2, w, acc0, ovf0, mt, st, product_t, acc_t, return_ov
     return out, int(np.count_nonzero(flags))
 
 
-def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs):
-    """The ``floor64`` path on stacked products x3 (G, M, K) @ w3 (G, K, N); ``x_abs`` and
-    ``w_abs`` are the largest magnitudes of their codes.
+def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs, fma):
+    """The ``floor64`` path (``fma``: the ``fma_floor`` one) on stacked products x3 (G, M, K)
+    @ w3 (G, K, N); ``x_abs`` and ``w_abs`` are the largest magnitudes of their codes.
 
     Overflow flags: rows whose partial sums provably stay in range (bound ``|acc0| +
     (|x| @ |w|) * 2**-s + K``, in accumulator LSBs; first with ``|w|`` replaced by its
@@ -434,9 +445,12 @@ def _run_floor(x3, w3, acc0, ovf0, mt, pt, acc_t, track, x_abs, w_abs):
     """
     shift = mt.frac_bits - pt.frac_bits
     d = acc_t.frac_bits - pt.frac_bits
-    lane = np.int32(0) if max(x_abs, w_abs) < 1 << 31 else np.int64(0)
-    out, row_abs = pick(mm_floor_sum, x3.size * w3.shape[2])(
-        x3, w3, shift, acc0, d, acc_t.width, acc_t.signed, lane)
+    if fma:
+        out, row_abs = fma_floor_sum(x3, w3, shift, acc0, d, acc_t.width, acc_t.signed)
+    else:
+        lane = np.int32(0) if max(x_abs, w_abs) < 1 << 31 else np.int64(0)
+        out, row_abs = pick(mm_floor_sum, x3.size * w3.shape[2])(
+            x3, w3, shift, acc0, d, acc_t.width, acc_t.signed, lane)
     n_ovf = int(np.count_nonzero(ovf0)) * x3.shape[0] * x3.shape[1]
     if track and x3.size and w3.size:
         suspects = _floor_suspects(x3, w3, row_abs, acc0, shift, d, pt, acc_t, x_abs, w_abs)
