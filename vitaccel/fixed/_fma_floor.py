@@ -12,7 +12,9 @@ every partial sum, the term being added included, stays below ``2**51`` in magni
 environment is changed.
 
 The kernel is an 8-row x 24-column register tile (24 accumulators in zmm registers) written
-in LLVM IR (:func:`_tile`), run over all tiles of a stacked product in parallel. It needs
+in LLVM IR (:func:`_tile`), run over all tiles of a stacked product in parallel; it reads
+x's int64 codes directly (one conversion per code and 24 FMAs) and a float64 copy of
+``w * 2**-s`` padded to whole tiles. It needs
 AVX-512F on the host and numba compiling for the host (:func:`available`); elsewhere the
 ``floor64`` int64 kernel does the same sums.
 """
@@ -64,10 +66,11 @@ def fits(x_abs: int, w_abs: int, shift: int, k_len: int) -> bool:
 @intrinsic
 def _tile(typingctx, x, w, m0, m_last, n0, tile):
     """``tile[r * 24 + j] = 1.5 * 2**52 + sum_k floor(x[min(m0 + r, m_last), k] *
-    w[k, n0 + j])`` for r < 8, j < 24 (x (M, K) and w (K, >= n0 + 24): C-contiguous
-    float64; tile: 192 float64), each term added by one round-down FMA."""
-    f64_2d = types.Array(types.float64, 2, "C")
-    if x != f64_2d or w != f64_2d or tile != types.Array(types.float64, 1, "C"):
+    w[k, n0 + j])`` for r < 8, j < 24 (x (M, K): C-contiguous int64 codes, each converted
+    to float64 as it is read; w (K, >= n0 + 24): C-contiguous float64; tile: 192 float64),
+    each term added by one round-down FMA."""
+    if (x != types.Array(types.int64, 2, "C") or w != types.Array(types.float64, 2, "C")
+            or tile != types.Array(types.float64, 1, "C")):
         return None
     sig = types.void(x, w, types.int64, types.int64, types.int64, tile)
 
@@ -101,7 +104,7 @@ def _tile(typingctx, x, w, m0, m_last, n0, tile):
                                                vec.as_pointer()), align=8)
                   for v in range(_VECS)]
             for r in range(_ROWS):
-                xv = builder.load(builder.gep(x_rows[r], [loop.index]))
+                xv = builder.sitofp(builder.load(builder.gep(x_rows[r], [loop.index])), f64)
                 xb = builder.shuffle_vector(
                     builder.insert_element(undef, xv, ir.Constant(i32, 0)), undef, splat)
                 for v in range(_VECS):
@@ -117,25 +120,23 @@ def _tile(typingctx, x, w, m0, m_last, n0, tile):
     return sig, codegen
 
 
-def _rows_f64(x, out):
-    """``out[:] = x`` (int64 (G, M, K) to float64) and ``sum_k |x|`` (G, M) as float64."""
+def _row_abs(x):
+    """``sum_k |x|`` (G, M) as float64 of int64 codes x (G, M, K)."""
     g_len, m_rows, k_len = x.shape
     row_abs = np.empty((g_len, m_rows))
     for gm in numba.prange(g_len * m_rows):
         g, m = gm // m_rows, gm % m_rows
         s = 0.0
         for k in range(k_len):
-            v = x[g, m, k]
-            out[g, m, k] = v
-            s += abs(v)
+            s += abs(x[g, m, k])
         row_abs[g, m] = s
     return row_abs
 
 
-def _floor_tiles(xf, wf, acc0, d, width, signed, out):
-    """``out[g] = acc0 + (sum_k floor(xf[g] @ wf[g] terms) << d)``, wrapped to ``width`` bits;
+def _floor_tiles(x, wf, acc0, d, width, signed, out):
+    """``out[g] = acc0 + (sum_k floor(x[g] @ wf[g] terms) << d)``, wrapped to ``width`` bits;
     wf (G, K, N') holds ``w * 2**-s`` with N' >= N padded to whole tiles."""
-    g_len, m_rows, _ = xf.shape
+    g_len, m_rows, _ = x.shape
     n_cols = out.shape[2]
     row_blocks = (m_rows + _ROWS - 1) // _ROWS
     col_blocks = wf.shape[2] // _COLS
@@ -147,14 +148,14 @@ def _floor_tiles(xf, wf, acc0, d, width, signed, out):
         m0 = (b // col_blocks) * _ROWS
         n0 = (b % col_blocks) * _COLS
         tile = np.empty(_ROWS * _COLS)
-        _tile(xf[g], wf[g], m0, m_rows - 1, n0, tile)
+        _tile(x[g], wf[g], m0, m_rows - 1, n0, tile)
         for r in range(min(_ROWS, m_rows - m0)):
             for j in range(min(_COLS, n_cols - n0)):
                 v = acc0[n0 + j] + (np.int64(tile[r * _COLS + j] - _BIAS) << d)
                 out[g, m0 + r, n0 + j] = ((v << up) >> up) if signed else (v & mask)
 
 
-_ROWS_F64 = compiled_pair(_rows_f64)
+_ROW_ABS = compiled_pair(_row_abs)
 _FLOOR_TILES = compiled_pair(_floor_tiles)
 
 
@@ -169,11 +170,11 @@ def fma_floor_sum(x, w, shift: int, acc0: np.ndarray, d: int, width: int,
     """
     g_len, m_rows, k_len = x.shape
     n_cols = w.shape[2]
-    xf = np.empty(x.shape)
-    row_abs = pick(_ROWS_F64, x.size)(x, xf)
+    x = np.ascontiguousarray(x, np.int64)
+    row_abs = pick(_ROW_ABS, x.size)(x)
     wf = np.zeros((g_len, k_len, -(-n_cols // _COLS) * _COLS))
     np.ldexp(w, -shift, out=wf[..., :n_cols])
     out = np.empty((g_len, m_rows, n_cols), np.int64)
     if out.size:
-        pick(_FLOOR_TILES, x.size * n_cols)(xf, wf, acc0, d, width, signed, out)
+        pick(_FLOOR_TILES, x.size * n_cols)(x, wf, acc0, d, width, signed, out)
     return out, row_abs
