@@ -24,11 +24,14 @@ from collections.abc import Callable
 
 import numpy as np
 from numba import njit, types
+from numba.core.compiler import CompilerBase, DefaultPassBuilder
+from numba.core.compiler_machinery import FunctionPass, register_pass
+from numba.core.untyped_passes import TranslateByteCode
 from numba.extending import overload
 
 from vitaccel.fixed._kernels import PARALLEL_MIN_MACS
 
-__all__ = ["SPECIALISE_MIN", "Fused", "cast_at", "constants_or", "flat_params"]
+__all__ = ["SPECIALISE_MIN", "Fused", "cast_at", "constants_or", "flat_params", "span_kernel"]
 
 SPECIALISE_MIN = PARALLEL_MIN_MACS
 """Calls on at least this many elements run the specialised kernel (on the thread pool)."""
@@ -116,3 +119,38 @@ class Fused:
         if kernel is None:
             kernel = self._by_params[key] = _specialised(self.make, _ints(self.read(params)))
         return kernel
+
+
+@register_pass(mutates_CFG=False, analysis_only=True)
+class _NoAlias(FunctionPass):
+    """Marks the function's array arguments ``noalias`` (numba's ``Flags.noalias``)."""
+
+    _name = "vitaccel_noalias"
+
+    def __init__(self) -> None:
+        FunctionPass.__init__(self)
+
+    def run_pass(self, state) -> bool:
+        state.flags.noalias = True
+        return False
+
+
+class _NoAliasCompiler(CompilerBase):
+    def define_pipelines(self) -> list:
+        pm = DefaultPassBuilder.define_nopython_pipeline(self.state)
+        pm.add_pass_after(_NoAlias, TranslateByteCode)
+        pm.finalize()
+        return [pm]
+
+
+def span_kernel(func: Callable):
+    """Compile ``func``, the loop over one span of an element-wise fused kernel, for
+    vectorisation: its array arguments are declared ``noalias`` and it is inlined into its
+    caller (where a specialised kernel's constant parameters fold into it).
+
+    A loop that reads a ROM at a computed index and writes an output array is vectorised
+    by LLVM (with gathers) only when it knows the two do not overlap, and numba's parallel
+    loop bodies never tell it. So a caller must pass arrays that share no memory; the fused
+    kernels pass their inputs, their ROMs and an output they allocated.
+    """
+    return njit(cache=True, forceinline=True, pipeline_class=_NoAliasCompiler)(func)

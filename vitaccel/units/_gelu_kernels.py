@@ -9,9 +9,11 @@ Per element, every assignment is :func:`~vitaccel.fixed._assign.assign_one` (the
 :func:`~vitaccel.fixed._kernels.cast_one`) of the exact value, every exact add/sub aligns its
 operands' fractional bits by left shifts (as ``fixed_add`` does), every exact product is the
 product of the codes, and every ROM read is :func:`~vitaccel.units.tables.interp_one`. A
-kernel works in chunks of ``CHUNK`` elements (one row of overflow counts each); its packed
-parameters travel as one int64 array (:func:`~vitaccel.fixed._specialise.flat_params`), and
-large calls run a parallel compilation specialised to them (:mod:`vitaccel.fixed._specialise`).
+kernel works in chunks of ``CHUNK`` elements (one row of overflow counts each), each chunk a
+call of its span loop (:func:`~vitaccel.fixed._specialise.span_kernel`: inlined, and
+vectorised with gathers from the ROM); its packed parameters travel as one int64 array
+(:func:`~vitaccel.fixed._specialise.flat_params`), and large calls run a parallel compilation
+specialised to them (:mod:`vitaccel.fixed._specialise`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from numba import njit, prange
 
 from vitaccel.fixed import FixedType, add_type, mul_type, sub_type
 from vitaccel.fixed._assign import assign_one
-from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
+from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params, span_kernel
 from vitaccel.units._fused import (
     CHUNK,
     HALF_T,
@@ -59,31 +61,37 @@ def _delta_params(p):
     return _table_params(p), c_tab, c_relu, c_diff, p[i], p[i + 1]
 
 
+@span_kernel
+def _delta_span(x, values, out, lo, hi, p):
+    """DeltaTableGelu on ``x[lo:hi]``. Assignments: ROM read -> table_t, relu -> out_t,
+    relu - d -> out_t; ``sh_*`` align relu and d to the difference's fractional bits.
+    Returns the counts gelu.table, gelu.out."""
+    tp, c_tab, c_relu, c_diff, sh_relu, sh_d = p
+    k, x0, u_max, fb, shift_a = tp
+    n_tab = 0
+    n_out = 0
+    for j in range(lo, hi):
+        v = x[j]
+        a = abs(v)
+        relu = max(v, np.int64(0))
+        if shift_floor_one(a, k) - x0 >= u_max:  # |x| at or beyond the last grid point
+            y, o = assign_one(relu, c_relu)
+        else:
+            d, o_t = assign_one(interp_one(a, k, x0, u_max, fb, values, shift_a), c_tab)
+            n_tab += o_t
+            y, o = assign_one((relu << sh_relu) - (d << sh_d), c_diff)
+        n_out += o
+        out[j] = y
+    return n_tab, n_out
+
+
 def _delta(consts):
     def delta(x, values, params, out, counts):
-        """DeltaTableGelu over the chunks of flat ``x``. Assignments: ROM read -> table_t,
-        relu -> out_t, relu - d -> out_t; ``sh_*`` align relu and d to the difference's
-        fractional bits. Counts per chunk: gelu.table, gelu.out."""
+        """DeltaTableGelu over the chunks of flat ``x`` (counts per chunk)."""
         for c in prange(counts.shape[0]):
-            tp, c_tab, c_relu, c_diff, sh_relu, sh_d = constants_or(consts, _delta_params,
-                                                                    params)
-            k, x0, u_max, fb, shift_a = tp
-            n_tab = 0
-            n_out = 0
-            for j in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
-                v = x[j]
-                a = abs(v)
-                relu = max(v, np.int64(0))
-                if shift_floor_one(a, k) - x0 >= u_max:  # |x| at or beyond the last grid point
-                    y, o = assign_one(relu, c_relu)
-                else:
-                    d, o_t = assign_one(interp_one(a, k, x0, u_max, fb, values, shift_a), c_tab)
-                    n_tab += o_t
-                    y, o = assign_one((relu << sh_relu) - (d << sh_d), c_diff)
-                n_out += o
-                out[j] = y
-            counts[c, 0] = n_tab
-            counts[c, 1] = n_out
+            counts[c, 0], counts[c, 1] = _delta_span(
+                x, values, out, c * CHUNK, min((c + 1) * CHUNK, x.size),
+                constants_or(consts, _delta_params, params))
 
     return delta
 
@@ -96,32 +104,39 @@ def _lut_params(p):
     return _table_params(p), c_tab, c_x, c_val
 
 
+@span_kernel
+def _lut_span(x, values, out, lo, hi, p):
+    """LutGelu on ``x[lo:hi]``. Assignments: ROM read -> table_t, x -> out_t, value ->
+    out_t; below x_min the output is 0 (0 never overflows). Returns the counts gelu.lut,
+    gelu.out."""
+    tp, c_tab, c_x, c_val = p
+    k, x0, u_max, fb, shift_a = tp
+    n_tab = 0
+    n_out = 0
+    for j in range(lo, hi):
+        v = x[j]
+        pos = shift_floor_one(v, k) - x0
+        if pos < 0:
+            y = np.int64(0)
+        elif pos >= u_max:
+            y, o = assign_one(v, c_x)
+            n_out += o
+        else:
+            t, o_t = assign_one(interp_one(v, k, x0, u_max, fb, values, shift_a), c_tab)
+            n_tab += o_t
+            y, o = assign_one(t, c_val)
+            n_out += o
+        out[j] = y
+    return n_tab, n_out
+
+
 def _lut(consts):
     def lut(x, values, params, out, counts):
-        """LutGelu over the chunks of flat ``x``. Assignments: ROM read -> table_t,
-        x -> out_t, value -> out_t; below x_min the output is 0 (0 never overflows). Counts
-        per chunk: gelu.lut, gelu.out."""
+        """LutGelu over the chunks of flat ``x`` (counts per chunk)."""
         for c in prange(counts.shape[0]):
-            tp, c_tab, c_x, c_val = constants_or(consts, _lut_params, params)
-            k, x0, u_max, fb, shift_a = tp
-            n_tab = 0
-            n_out = 0
-            for j in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
-                v = x[j]
-                pos = shift_floor_one(v, k) - x0
-                if pos < 0:
-                    y = np.int64(0)
-                elif pos >= u_max:
-                    y, o = assign_one(v, c_x)
-                    n_out += o
-                else:
-                    t, o_t = assign_one(interp_one(v, k, x0, u_max, fb, values, shift_a), c_tab)
-                    n_tab += o_t
-                    y, o = assign_one(t, c_val)
-                    n_out += o
-                out[j] = y
-            counts[c, 0] = n_tab
-            counts[c, 1] = n_out
+            counts[c, 0], counts[c, 1] = _lut_span(
+                x, values, out, c * CHUNK, min((c + 1) * CHUNK, x.size),
+                constants_or(consts, _lut_params, params))
 
     return lut
 
@@ -138,38 +153,43 @@ def _tanh_params(p):
     return _table_params(p), q, (c_x2, c_x3, c_v, c_u, c_tab, c_out)
 
 
+@span_kernel
+def _tanh_span(x, values, out, lo, hi, p):
+    """TanhGelu on ``x[lo:hi]``. ``q``: clip_lo, clip_hi, c1, c2, then the alignment shifts
+    of xc and c2*x3 (v's sum) and of 1 and th (1 + th). Assignments: x2, x3, v, u -> poly_t,
+    ROM read -> table_t, x * (1 + th) * 0.5 -> out_t. Returns the counts gelu.poly,
+    gelu.table, gelu.out."""
+    tp, q, casts = p
+    k, x0, u_max, fb, shift_a = tp
+    clip_lo, clip_hi, c1, c2, sh_xc, sh_c2x3, sh_one, sh_th = q
+    c_x2, c_x3, c_v, c_u, c_tab, c_out = casts
+    n_poly = 0
+    n_tab = 0
+    n_out = 0
+    for j in range(lo, hi):
+        v = x[j]
+        xc = min(max(v, clip_lo), clip_hi)
+        x2, o1 = assign_one(xc * xc, c_x2)
+        x3, o2 = assign_one(x2 * xc, c_x3)
+        s, o3 = assign_one((xc << sh_xc) + ((c2 * x3) << sh_c2x3), c_v)
+        u, o4 = assign_one(c1 * s, c_u)
+        n_poly += o1 + o2 + o3 + o4
+        mag, o = assign_one(interp_one(abs(u), k, x0, u_max, fb, values, shift_a), c_tab)
+        n_tab += o
+        th = -mag if u < 0 else mag
+        y, o = assign_one(v * ((np.int64(1) << sh_one) + (th << sh_th)), c_out)
+        n_out += o
+        out[j] = y
+    return n_poly, n_tab, n_out
+
+
 def _tanh(consts):
     def tanh(x, values, params, out, counts):
-        """TanhGelu over the chunks of flat ``x``. ``q``: clip_lo, clip_hi, c1, c2, then the
-        alignment shifts of xc and c2*x3 (v's sum) and of 1 and th (1 + th). Assignments:
-        x2, x3, v, u -> poly_t, ROM read -> table_t, x * (1 + th) * 0.5 -> out_t. Counts per
-        chunk: gelu.poly, gelu.table, gelu.out."""
+        """TanhGelu over the chunks of flat ``x`` (counts per chunk)."""
         for c in prange(counts.shape[0]):
-            tp, q, casts = constants_or(consts, _tanh_params, params)
-            k, x0, u_max, fb, shift_a = tp
-            clip_lo, clip_hi, c1, c2, sh_xc, sh_c2x3, sh_one, sh_th = q
-            c_x2, c_x3, c_v, c_u, c_tab, c_out = casts
-            n_poly = 0
-            n_tab = 0
-            n_out = 0
-            for j in range(c * CHUNK, min((c + 1) * CHUNK, x.size)):
-                v = x[j]
-                xc = min(max(v, clip_lo), clip_hi)
-                x2, o1 = assign_one(xc * xc, c_x2)
-                x3, o2 = assign_one(x2 * xc, c_x3)
-                s, o3 = assign_one((xc << sh_xc) + ((c2 * x3) << sh_c2x3), c_v)
-                u, o4 = assign_one(c1 * s, c_u)
-                n_poly += o1 + o2 + o3 + o4
-                mag, o = assign_one(interp_one(abs(u), k, x0, u_max, fb, values, shift_a),
-                                    c_tab)
-                n_tab += o
-                th = -mag if u < 0 else mag
-                y, o = assign_one(v * ((np.int64(1) << sh_one) + (th << sh_th)), c_out)
-                n_out += o
-                out[j] = y
-            counts[c, 0] = n_poly
-            counts[c, 1] = n_tab
-            counts[c, 2] = n_out
+            counts[c, 0], counts[c, 1], counts[c, 2] = _tanh_span(
+                x, values, out, c * CHUNK, min((c + 1) * CHUNK, x.size),
+                constants_or(consts, _tanh_params, params))
 
     return tanh
 

@@ -27,7 +27,7 @@ from numba import njit, prange
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, sub_type
 from vitaccel.fixed._assign import assign_one, assign_params
-from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
+from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params, span_kernel
 from vitaccel.units._ops import count
 from vitaccel.units._running import (
     sum_params,
@@ -235,6 +235,48 @@ def _scale_row(row, rc, prob):
     return c
 
 
+@span_kernel
+def _exp_row(x, out, m, ev, ep):
+    """``out[j] = exp_t(e^(x[j] - m))`` over a row of score codes ``x`` (max ``m``);
+    returns the overflow count."""
+    c = 0
+    for j in range(x.size):
+        e, ov = _table_one(m - x[j], ev, ep)
+        out[j] = e
+        c += ov
+    return c
+
+
+@span_kernel
+def _pow2_probs(z, m, fz, pv, pp, w_c, rc, prob):
+    """``z[j] = prob_t(exp_t(2**(z[j] - m)) * rc)`` in place over a row of z codes (integer
+    max ``m``, reciprocal code ``rc``); returns the overflow counts (exp, prob)."""
+    c_exp = 0
+    c_prob = 0
+    for j in range(z.size):
+        e, o1 = _pow2_one(z[j], m, fz, pv, pp, w_c)
+        pj, o2 = assign_one(e * rc, prob)
+        z[j] = pj
+        c_exp += o1
+        c_prob += int(o2)
+    return c_exp, c_prob
+
+
+@span_kernel
+def _exp_probs(x, out, m, rc, ev, ep, prob):
+    """``out[j] = prob_t(exp_t(e^(x[j] - m)) * rc)`` over a row of score codes ``x`` (max
+    ``m``, reciprocal code ``rc``); returns the overflow counts (exp, prob)."""
+    c_exp = 0
+    c_prob = 0
+    for j in range(x.size):
+        e, o1 = _table_one(m - x[j], ev, ep)
+        pj, o2 = assign_one(e * rc, prob)
+        out[j] = pj
+        c_exp += o1
+        c_prob += int(o2)
+    return c_exp, c_prob
+
+
 @njit(cache=True, inline="always")
 def _store(row, z, exp, sum_, recip_table, recip, prob):
     """Write one row's overflow counts in :data:`ROLES` order."""
@@ -277,10 +319,8 @@ def _online(consts):
                 c_sum += ov
                 m = max(m, v)
             rc, c_rt, c_recip = _recip_one(s, rv, recip)
-            for j in range(n):
-                out[r, j], ov = _table_one(m - x[r, j], ev, ep)
-                c_exp += ov
-            _store(cnt[r], 0, c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
+            e_more, c_prob = _exp_probs(x[r], out[r], m, rc, ev, ep, prob)
+            _store(cnt[r], 0, c_exp + e_more, c_sum, c_rt, c_recip, c_prob)
         return out, cnt
 
     return online
@@ -305,11 +345,7 @@ def _two_pass(consts):
             m = x[r, 0]
             for j in range(1, n):
                 m = max(m, x[r, j])
-            c_exp = 0
-            for j in range(n):  # exp(x - max), used by the sum and again by the probabilities
-                e, ov = _table_one(m - x[r, j], ev, ep)
-                out[r, j] = e
-                c_exp += ov
+            c_exp = _exp_row(x[r], out[r], m, ev, ep)  # used by the sum and the probabilities
             s = np.int64(0)
             c_sum = 0
             for k in range(n):
@@ -361,10 +397,8 @@ def _base2(consts):
                 s, ov = sum_step(s, p, False, sh, sp)
                 c_sum += ov
             rc, c_rt, c_recip = _recip_one(s, rv, recip)
-            for j in range(n):
-                out[r, j], ov = _pow2_one(out[r, j], m, fz, pv, pp, w_c)
-                c_exp += ov
-            _store(cnt[r], 2 * c_z, c_exp, c_sum, c_rt, c_recip, _scale_row(out[r], rc, prob))
+            e_more, c_prob = _pow2_probs(out[r], m, fz, pv, pp, w_c, rc, prob)
+            _store(cnt[r], 2 * c_z, c_exp + e_more, c_sum, c_rt, c_recip, c_prob)
         return out, cnt
 
     return base2
