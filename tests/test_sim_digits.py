@@ -10,6 +10,8 @@ import pytest
 from vitaccel.cli import main
 from vitaccel.data import load_digits_split
 from vitaccel.fixed import FixedType
+from vitaccel.fixed import _fma_floor as fma_floor
+from vitaccel.fixed import _matmul as matmul
 from vitaccel.ir import PRECISION_PRESETS, Precision
 from vitaccel.ir._build import Numerics, build_graph
 from vitaccel.models._train import pretrained_digits
@@ -87,3 +89,30 @@ def test_simulate_cli_usage_errors(argv, message, capsys):
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not fma_floor.available(), reason="needs AVX-512F")
+@pytest.mark.parametrize("narrow", [False, True])
+def test_edge_moe_bits_do_not_depend_on_the_floor_kernel(digits, monkeypatch, narrow):
+    """Edge-MoE's truncated products run on the AVX-512 FMA kernel where the host has it,
+    else on the int64 kernel: every tensor and overflow count of the simulation is the same
+    (with a narrow fc1 output that saturates, too)."""
+    model, _, x, _ = digits
+    prec = PRECISION_PRESETS["edge-moe"]
+    if narrow:
+        narrow_t = FixedType.parse("ap_fixed<6,0,AP_TRN,AP_SAT>")
+        prec = Precision("narrow-fc1", prec.roles, {"blocks.0.mlp.fc1": {"act": narrow_t}})
+    graph = build_graph(model, prec)
+    calls = []
+    monkeypatch.setattr(matmul, "fma_floor_sum",
+                        lambda *a: calls.append(a[0].shape) or fma_floor.fma_floor_sum(*a))
+    fast = simulate(graph, x[:60], keep=True)
+    assert len(calls) >= len([n for n in graph if n.op in ("linear", "attention")])
+    n_fast = len(calls)
+    monkeypatch.setattr(matmul, "fma_available", lambda: False)
+    slow = simulate(graph, x[:60], keep=True)
+    assert len(calls) == n_fast  # the int64 kernel ran the second simulation
+    for name in fast.tensors:
+        np.testing.assert_array_equal(fast.tensors[name], slow.tensors[name])
+    assert fast.overflow == slow.overflow
+    assert (fast.overflow["blocks.0.mlp.fc1"]["out"] > 0) == narrow
