@@ -17,18 +17,22 @@ Codes are numpy int64 where the formats allow (vectorised), Python ints otherwis
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit, prange
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed._format import FixedType, Overflow, Rounding
 from vitaccel.fixed._kernels import (
     cast_many,
     cast_params,
+    cast_shift,
     cast_trn_wrap,
     code_range,
     pick,
-    quantize_many,
 )
+from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
 
 __all__ = ["as_raw", "cast_raw", "quantize_float", "cast_int_scalar"]
 
@@ -302,9 +306,11 @@ def quantize_float(x: object, dst: FixedType) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(a).all():
         raise UsageError(f"quantize: NaN or infinite value cannot be assigned to {dst}")
     if dst.fits_int64 and a.size >= _COMPILED_MIN_SIZE:
-        params = np.array(cast_params(0, _DOUBLE_SRC_WIDTH, dst), dtype=np.int64)
-        out, flags = pick(quantize_many, a.size)(
-            np.ascontiguousarray(a).ravel(), dst.frac_bits, params)
+        flat = np.ascontiguousarray(a).ravel()
+        params = flat_params(cast_params(0, _DOUBLE_SRC_WIDTH, dst), dst.frac_bits)
+        out = np.empty(flat.size, np.int64)
+        flags = np.empty(flat.size, np.bool_)
+        _QUANTIZE.kernel(flat.size, params)(flat, params, out, flags)
         return out.reshape(a.shape), flags.reshape(a.shape)
     frac, exp = np.frexp(a)
     mant = np.ldexp(frac, 53).astype(np.int64)  # exact: |mant| < 2**53
@@ -312,3 +318,40 @@ def quantize_float(x: object, dst: FixedType) -> tuple[np.ndarray, np.ndarray]:
     if dst.fits_int64:
         return _cast_int64(mant, shift, _DOUBLE_SRC_WIDTH, dst)
     return _cast_objects(mant, shift, _DOUBLE_SRC_WIDTH, dst)
+
+
+@njit(cache=True)
+def _quantize_params(p):
+    c, i = cast_at(p, 0)
+    return c, p[i]
+
+
+_MANTISSA = np.int64((1 << 52) - 1)
+_HIDDEN_BIT = np.int64(1 << 52)
+
+
+def _quantize(consts):
+    def quantize(x, params, out, flags):
+        """``ap_fixed(double)`` on a 1-D float64 array: a normal double is its signed
+        53-bit significand (a 54-bit source word) times ``2**(e - 1075)``, read from its
+        bits, and is assigned with shift ``1075 - e - frac_bits``; zeros and subnormals
+        take ``frexp``'s normalised significand, as the numpy path does."""
+        bits = x.view(np.int64)
+        for i in prange(x.size):
+            c, frac_bits = constants_or(consts, _quantize_params, params)
+            b = bits[i]
+            e = (b >> 52) & 0x7FF
+            if e == 0:
+                fm, fe = math.frexp(x[i])
+                m = np.int64(fm * 9007199254740992.0)
+                shift = 53 - fe - frac_bits
+            else:
+                m = (b & _MANTISSA) | _HIDDEN_BIT
+                m = -m if b < 0 else m
+                shift = 1075 - e - frac_bits
+            out[i], flags[i] = cast_shift(m, shift, c)
+
+    return quantize
+
+
+_QUANTIZE = Fused(_quantize, _quantize_params)

@@ -6,7 +6,6 @@ its parameters are packed by :func:`cast_params`.
 
 from __future__ import annotations
 
-import math
 import types
 
 import numpy as np
@@ -19,7 +18,7 @@ from vitaccel.fixed._format import FixedType, Overflow, Rounding
 __all__ = [
     "add_assign", "cast_many", "cast_one", "cast_params", "cast_trn_wrap",
     "code_range", "compiled_pair", "mm_exact", "mm_floor_flags", "mm_floor_sum", "mm_sat",
-    "mm_wrap", "pick", "quantize_many",
+    "mm_wrap", "pick",
 ]
 
 _ROUNDING_CODE = {r: i for i, r in enumerate(Rounding)}
@@ -403,18 +402,6 @@ def _add_assign(a, sa, b, sb, c):
     return out, flags
 
 
-def _quantize_many(x, frac_bits, c):
-    """``ap_fixed(double)`` on a 1-D float64 array: each value is the code ``mant`` of its
-    54-bit signed mantissa (``x = mant * 2**(exp - 53)``) assigned with shift
-    ``53 - exp - frac_bits``; ``c`` packs the destination (its own shift unused)."""
-    out = np.empty(x.size, np.int64)
-    flags = np.empty(x.size, np.bool_)
-    for i in prange(x.size):
-        m, e = math.frexp(x[i])
-        out[i], flags[i] = cast_shift(np.int64(m * 9007199254740992.0), 53 - e - frac_bits, c)
-    return out, flags
-
-
 def _cast_trn_wrap(raw, shift, width, signed, lo, hi):
     """``AP_TRN`` / ``AP_WRAP`` (N = 0) assignment: floor by ``2**shift`` (a left shift when
     negative; the caller guarantees it cannot leave int64), then wrap to ``width`` bits."""
@@ -470,7 +457,6 @@ mm_exact = compiled_pair(_mm_exact)
 mm_wrap = compiled_pair(_mm_wrap)
 mm_sat = compiled_pair(_mm_sat)
 cast_many = compiled_pair(_cast_many)
-quantize_many = compiled_pair(_quantize_many)
 add_assign = compiled_pair(_add_assign)
 cast_trn_wrap = compiled_pair(_cast_trn_wrap)
 code_range_kernel = compiled_pair(_range)
