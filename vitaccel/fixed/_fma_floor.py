@@ -12,7 +12,7 @@ every partial sum, the term being added included, stays below ``2**51`` in magni
 environment is changed.
 
 The kernel is an 8-row x 24-column register tile (24 accumulators in zmm registers) written
-in LLVM IR (:func:`_tile`), run over all tiles of a stacked product in parallel; it reads
+in LLVM IR (:func:`_tile`), run in parallel over the row blocks of a stacked product; it reads
 x's int64 codes directly (one conversion per code and 24 FMAs) and a float64 copy of
 ``w * 2**-s`` padded to whole tiles. It needs
 AVX-512F on the host and numba compiling for the host (:func:`available`); elsewhere the
@@ -32,6 +32,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from vitaccel.fixed._kernels import compiled_pair, pick
+from vitaccel.fixed._specialise import span_kernel
 
 __all__ = ["available", "fits", "fma_floor_sum"]
 
@@ -133,6 +134,18 @@ def _row_abs(x):
     return row_abs
 
 
+@span_kernel
+def _write_tile(tile, acc0, out, rows, cols, d, width, signed):
+    """``out[r, j] = acc0[j] + (sum << d)`` wrapped to ``width`` bits for the ``rows`` x
+    ``cols`` corner of a tile of biased sums (row length 24)."""
+    up = 64 - width
+    mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
+    for r in range(rows):
+        for j in range(cols):
+            v = acc0[j] + (np.int64(tile[r * _COLS + j] - _BIAS) << d)
+            out[r, j] = ((v << up) >> up) if signed else (v & mask)
+
+
 def _floor_tiles(x, wf, acc0, d, width, signed, out):
     """``out[g] = acc0 + (sum_k floor(x[g] @ wf[g] terms) << d)``, wrapped to ``width`` bits;
     wf (G, K, N') holds ``w * 2**-s`` with N' >= N padded to whole tiles."""
@@ -140,19 +153,16 @@ def _floor_tiles(x, wf, acc0, d, width, signed, out):
     n_cols = out.shape[2]
     row_blocks = (m_rows + _ROWS - 1) // _ROWS
     col_blocks = wf.shape[2] // _COLS
-    up = 64 - width
-    mask = (np.int64(1) << width) - 1 if width < 64 else np.int64(-1)
-    for t in numba.prange(g_len * row_blocks * col_blocks):
-        g = t // (row_blocks * col_blocks)
-        b = t % (row_blocks * col_blocks)
-        m0 = (b // col_blocks) * _ROWS
-        n0 = (b % col_blocks) * _COLS
+    for t in numba.prange(g_len * row_blocks):
+        g = t // row_blocks
+        m0 = (t % row_blocks) * _ROWS
+        rows = min(_ROWS, m_rows - m0)
         tile = np.empty(_ROWS * _COLS)
-        _tile(x[g], wf[g], m0, m_rows - 1, n0, tile)
-        for r in range(min(_ROWS, m_rows - m0)):
-            for j in range(min(_COLS, n_cols - n0)):
-                v = acc0[n0 + j] + (np.int64(tile[r * _COLS + j] - _BIAS) << d)
-                out[g, m0 + r, n0 + j] = ((v << up) >> up) if signed else (v & mask)
+        for c in range(col_blocks):
+            n0 = c * _COLS
+            _tile(x[g], wf[g], m0, m_rows - 1, n0, tile)
+            _write_tile(tile, acc0[n0:], out[g, m0:, n0:], rows, min(_COLS, n_cols - n0), d,
+                        width, signed)
 
 
 _ROW_ABS = compiled_pair(_row_abs)
