@@ -14,9 +14,8 @@ environment is changed.
 The kernel is an 8-row x 24-column register tile (24 accumulators in zmm registers) written
 in LLVM IR (:func:`_tile`), run in parallel over the row blocks of a stacked product; it reads
 x's int64 codes directly (one conversion per code and 24 FMAs) and a float64 copy of
-``w * 2**-s`` padded to whole tiles. It needs
-AVX-512F on the host and numba compiling for the host (:func:`available`); elsewhere the
-``floor64`` int64 kernel does the same sums.
+``w * 2**-s`` padded to whole tiles. It needs AVX-512F on the host and numba compiling for
+the host (:func:`available`); elsewhere the ``floor64`` int64 kernel does the same sums.
 """
 
 from __future__ import annotations
