@@ -12,9 +12,10 @@ every partial sum, the term being added included, stays below ``2**51`` in magni
 environment is changed.
 
 The kernel is an 8-row x 24-column register tile (24 accumulators in zmm registers) written
-in LLVM IR (:func:`_tile`), run in parallel over the row blocks of a stacked product; it reads
-x's int64 codes directly (one conversion per code and 24 FMAs) and a float64 copy of
-``w * 2**-s`` padded to whole tiles. It needs AVX-512F on the host and numba compiling for
+in LLVM IR (:func:`_tile`), run in parallel over the row blocks of a stacked product. Each
+row block of x is packed k-major as float64 once (so a code is broadcast by a load, not by
+a shuffle on the FMA port), and w is read as a float64 copy of ``w * 2**-s`` padded to
+whole tiles. It needs AVX-512F on the host and numba compiling for
 the host (:func:`available`); elsewhere the ``floor64`` int64 kernel does the same sums.
 """
 
@@ -64,34 +65,28 @@ def fits(x_abs: int, w_abs: int, shift: int, k_len: int) -> bool:
 
 
 @intrinsic
-def _tile(typingctx, x, w, m0, m_last, n0, tile):
-    """``tile[r * 24 + j] = 1.5 * 2**52 + sum_k floor(x[min(m0 + r, m_last), k] *
-    w[k, n0 + j])`` for r < 8, j < 24 (x (M, K): C-contiguous int64 codes, each converted
-    to float64 as it is read; w (K, >= n0 + 24): C-contiguous float64; tile: 192 float64),
-    each term added by one round-down FMA."""
-    if (x != types.Array(types.int64, 2, "C") or w != types.Array(types.float64, 2, "C")
-            or tile != types.Array(types.float64, 1, "C")):
+def _tile(typingctx, xp, w, n0, tile):
+    """``tile[r * 24 + j] = 1.5 * 2**52 + sum_k floor(xp[k, r] * w[k, n0 + j])`` for r < 8,
+    j < 24 (xp (K, 8): a row block of x packed k-major as float64; w (K, >= n0 + 24); tile:
+    192 float64; all C-contiguous), each term added by one round-down FMA. A packed x code
+    is broadcast straight from memory (a load, not a shuffle competing with the FMAs)."""
+    f64_2d = types.Array(types.float64, 2, "C")
+    if xp != f64_2d or w != f64_2d or tile != types.Array(types.float64, 1, "C"):
         return None
-    sig = types.void(x, w, types.int64, types.int64, types.int64, tile)
+    sig = types.void(xp, w, types.int64, tile)
 
     def codegen(context, builder, signature, args):
         xa = context.make_array(signature.args[0])(context, builder, args[0])
         wa = context.make_array(signature.args[1])(context, builder, args[1])
-        ta = context.make_array(signature.args[5])(context, builder, args[5])
-        m0_v, m_last, n0_v = args[2], args[3], args[4]
-        i32, i64, f64 = ir.IntType(32), ir.IntType(64), ir.DoubleType()
-        vec = ir.VectorType(f64, _LANES)
+        ta = context.make_array(signature.args[3])(context, builder, args[3])
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        vec = ir.VectorType(ir.DoubleType(), _LANES)
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vec, [vec, vec, vec, i32]),
             "llvm.x86.avx512.vfmadd.pd.512")
-        k_len = cgutils.unpack_tuple(builder, xa.shape, 2)[1]
-        x_rows = [builder.gep(xa.data, [builder.mul(
-            builder.select(builder.icmp_signed("<", builder.add(m0_v, ir.Constant(i64, r)),
-                                               m_last),
-                           builder.add(m0_v, ir.Constant(i64, r)), m_last), k_len)])
-            for r in range(_ROWS)]
+        k_len = cgutils.unpack_tuple(builder, xa.shape, 2)[0]
         n_w = cgutils.unpack_tuple(builder, wa.shape, 2)[1]
-        w_col = builder.gep(wa.data, [n0_v])
+        w_col = builder.gep(wa.data, [args[2]])
         bias = ir.Constant(vec, [_BIAS] * _LANES)
         accs = [[cgutils.alloca_once_value(builder, bias) for _ in range(_VECS)]
                 for _ in range(_ROWS)]
@@ -103,8 +98,9 @@ def _tile(typingctx, x, w, m0, m_last, n0, tile):
             ws = [builder.load(builder.bitcast(builder.gep(w_row, [ir.Constant(i64, v * _LANES)]),
                                                vec.as_pointer()), align=8)
                   for v in range(_VECS)]
+            x_row = builder.gep(xa.data, [builder.mul(loop.index, ir.Constant(i64, _ROWS))])
             for r in range(_ROWS):
-                xv = builder.sitofp(builder.load(builder.gep(x_rows[r], [loop.index])), f64)
+                xv = builder.load(builder.gep(x_row, [ir.Constant(i64, r)]))
                 xb = builder.shuffle_vector(
                     builder.insert_element(undef, xv, ir.Constant(i32, 0)), undef, splat)
                 for v in range(_VECS):
@@ -120,19 +116,6 @@ def _tile(typingctx, x, w, m0, m_last, n0, tile):
     return sig, codegen
 
 
-def _row_abs(x):
-    """``sum_k |x|`` (G, M) as float64 of int64 codes x (G, M, K)."""
-    g_len, m_rows, k_len = x.shape
-    row_abs = np.empty((g_len, m_rows))
-    for gm in numba.prange(g_len * m_rows):
-        g, m = gm // m_rows, gm % m_rows
-        s = 0.0
-        for k in range(k_len):
-            s += abs(x[g, m, k])
-        row_abs[g, m] = s
-    return row_abs
-
-
 @span_kernel
 def _write_tile(tile, acc0, out, rows, cols, d, width, signed):
     """``out[r, j] = acc0[j] + (sum << d)`` wrapped to ``width`` bits for the ``rows`` x
@@ -145,10 +128,11 @@ def _write_tile(tile, acc0, out, rows, cols, d, width, signed):
             out[r, j] = ((v << up) >> up) if signed else (v & mask)
 
 
-def _floor_tiles(x, wf, acc0, d, width, signed, out):
-    """``out[g] = acc0 + (sum_k floor(x[g] @ wf[g] terms) << d)``, wrapped to ``width`` bits;
-    wf (G, K, N') holds ``w * 2**-s`` with N' >= N padded to whole tiles."""
-    g_len, m_rows, _ = x.shape
+def _floor_tiles(x, wf, acc0, d, width, signed, out, row_abs):
+    """``out[g] = acc0 + (sum_k floor(x[g] @ wf[g] terms) << d)``, wrapped to ``width`` bits,
+    and ``row_abs[g, m] = sum_k |x[g, m, k]|`` (float64); wf (G, K, N') holds ``w * 2**-s``
+    with N' >= N padded to whole tiles."""
+    g_len, m_rows, k_len = x.shape
     n_cols = out.shape[2]
     row_blocks = (m_rows + _ROWS - 1) // _ROWS
     col_blocks = wf.shape[2] // _COLS
@@ -156,15 +140,24 @@ def _floor_tiles(x, wf, acc0, d, width, signed, out):
         g = t // row_blocks
         m0 = (t % row_blocks) * _ROWS
         rows = min(_ROWS, m_rows - m0)
+        xp = np.empty((k_len, _ROWS))  # rows past the end repeat the last row (not stored)
+        for r in range(_ROWS):
+            m = min(m0 + r, m_rows - 1)
+            s = 0.0
+            for k in range(k_len):
+                v = x[g, m, k]
+                xp[k, r] = v
+                s += abs(v)
+            if r < rows:
+                row_abs[g, m] = s
         tile = np.empty(_ROWS * _COLS)
         for c in range(col_blocks):
             n0 = c * _COLS
-            _tile(x[g], wf[g], m0, m_rows - 1, n0, tile)
+            _tile(xp, wf[g], n0, tile)
             _write_tile(tile, acc0[n0:], out[g, m0:, n0:], rows, min(_COLS, n_cols - n0), d,
                         width, signed)
 
 
-_ROW_ABS = compiled_pair(_row_abs)
 _FLOOR_TILES = compiled_pair(_floor_tiles)
 
 
@@ -180,10 +173,9 @@ def fma_floor_sum(x, w, shift: int, acc0: np.ndarray, d: int, width: int,
     g_len, m_rows, k_len = x.shape
     n_cols = w.shape[2]
     x = np.ascontiguousarray(x, np.int64)
-    row_abs = pick(_ROW_ABS, x.size)(x)
     wf = np.zeros((g_len, k_len, -(-n_cols // _COLS) * _COLS))
     np.ldexp(w, -shift, out=wf[..., :n_cols])
     out = np.empty((g_len, m_rows, n_cols), np.int64)
-    if out.size:
-        pick(_FLOOR_TILES, x.size * n_cols)(x, wf, acc0, d, width, signed, out)
+    row_abs = np.empty((g_len, m_rows))
+    pick(_FLOOR_TILES, x.size * max(n_cols, 1))(x, wf, acc0, d, width, signed, out, row_abs)
     return out, row_abs
