@@ -1,13 +1,18 @@
-"""Float BLAS products for the exact matmul paths, run on numba's own worker threads.
+"""Float BLAS products for the exact matmul paths.
 
-After every multi-threaded call, OpenBLAS's worker threads busy-wait for new work (for up to
-``2**28`` cycles by default), and on a small machine they starve the compiled kernels that
-run next; numba's OpenMP workers, spinning after each kernel, slow OpenBLAS's threads in
-turn. So BLAS runs on one BLAS thread per caller, and a large product is split by rows (or by
-stacked items) over numba's parallel loop, each part one single-threaded ``np.dot``: one pool
-of threads for every kernel. On deit-tiny (``benchmarks/bench_sim.py``) the w8a8 simulation
-took 1.7x longer with OpenBLAS's own threads, and 1.15x longer with a separate pool of Python
-worker threads.
+A product runs on torch's CPU matmul (MKL, on torch's own threads) wherever torch computes
+its dtype in full precision: always for float64, and for float32 unless torch has been told
+to trade float32 precision for speed (``torch.set_float32_matmul_precision`` below
+``"highest"``, or oneDNN's ``fp32_precision`` set to bf16 / TF32), which would make the
+products inexact. Measured on deit-tiny (``benchmarks/bench_sim.py``, one process, runs
+alternated): the w16a16 simulation took 0.89x, and w8a8's 0.98x, the time of the fallback
+below.
+
+The fallback runs on numba's worker threads with one BLAS thread per caller: after every
+multi-threaded call, OpenBLAS's worker threads busy-wait for new work (for up to ``2**28``
+cycles by default) and on a small machine starve the compiled kernels that run next, so a
+large product is split by rows (or by stacked items) over numba's parallel loop, each part
+one single-threaded ``np.dot``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 
 from vitaccel.fixed._kernels import compiled_pair
 
-__all__ = ["codes_as", "float_matmul"]
+__all__ = ["codes_as", "float_matmul", "torch_is_exact"]
 
 _SPLIT_MACS = 1 << 21
 """Products below this many multiply-accumulates run on the calling thread alone."""
@@ -73,12 +78,24 @@ def codes_as(a: np.ndarray, dtype) -> tuple[np.ndarray, int, int]:
     return out, int(lo), int(hi)
 
 
+def torch_is_exact(dtype) -> bool:
+    """Whether torch's CPU matmul computes ``dtype`` (float32 or float64) products and sums
+    in that dtype's own precision (see the module docstring)."""
+    if dtype == np.float64:
+        return True
+    import torch
+
+    onednn = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
+    return (torch.get_float32_matmul_precision() == "highest"
+            and getattr(onednn, "fp32_precision", "none") in ("none", "ieee"))
+
+
 def float_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for float arrays a (M, K) @ b (K, N) or stacked a (G, M, K) @ b (G, K, N).
 
     The result is what ``np.matmul`` returns; the caller ensures it is exact (integer
-    operands whose partial sums stay below the float's exact range), so splitting the work
-    cannot change a bit.
+    operands whose partial sums stay below the float's exact range), so the order in which
+    the library adds the products cannot change a bit.
     """
     if a.ndim == 3 and a.shape[0] == 1:
         return float_matmul(a[0], b[0])[None]
@@ -89,6 +106,12 @@ def float_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return out
     a = np.ascontiguousarray(a, dtype)
     b = np.ascontiguousarray(b, dtype)
+    if torch_is_exact(dtype):
+        import torch
+
+        # torch only reads them; read-only operands (frozen parameters) are copied
+        ta, tb = (torch.from_numpy(v if v.flags.writeable else v.copy()) for v in (a, b))
+        return torch.matmul(ta, tb).numpy()
     parallel = out.size * a.shape[-1] >= _SPLIT_MACS and numba.get_num_threads() > 1
     with _controller().limit(limits=1, user_api="blas"):
         if a.ndim == 3:
