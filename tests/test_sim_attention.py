@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +128,17 @@ def test_batched_fixed_matmul_equals_per_item(seed, shape, acc, product):
                              return_overflow=True) for i in range(g)]
     np.testing.assert_array_equal(got, np.stack([e for e, _ in expected]))
     assert n_got == sum(c for _, c in expected)
+
+
+@pytest.mark.parametrize("b, t, heads, hd", [(1, 1, 1, 1), (2, 5, 3, 4), (3, 17, 2, 8)])
+def test_head_operands_equal_the_numpy_split(b, t, heads, hd) -> None:
+    """The compiled split of a fused qkv tensor gives q, k^T and v per (image, head) as the
+    reshapes of the reference path do, C-contiguous."""
+    from vitaccel.units.attention import _head_operands, _split_heads
+
+    qkv = np.random.default_rng(t).integers(-(2**40), 2**40, (b, t, 3 * heads * hd))
+    q, k_t, v = _head_operands(qkv, heads, hd)
+    rq, rk, rv = (p.reshape(b * heads, t, hd) for p in _split_heads(qkv, heads, hd))
+    for got, want in ((q, rq), (k_t, rk.transpose(0, 2, 1)), (v, rv)):
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)

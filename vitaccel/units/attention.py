@@ -30,6 +30,7 @@ Multiplier-free kernel options (attrs; absent means ``"mac"``):
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 
 from vitaccel.fixed import FixedType, Overflow, fixed_matmul, mul_type
 from vitaccel.ir import Node
@@ -76,6 +77,24 @@ def _split_heads(qkv: np.ndarray, heads: int, head_dim: int) -> tuple[np.ndarray
     b, t, _ = qkv.shape
     parts = qkv.reshape(b, t, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
     return parts[0], parts[1], parts[2]  # each (B, H, T, hd)
+
+
+@njit(parallel=True, cache=True)
+def _head_operands(qkv, heads, head_dim):
+    """q (B*H, T, hd), k transposed (B*H, hd, T) and v (B*H, T, hd) of a fused qkv tensor
+    (B, T, 3*H*hd), C-contiguous, in one parallel pass (numpy's reshapes copy k twice)."""
+    b, t, _ = qkv.shape
+    q = np.empty((b * heads, t, head_dim), qkv.dtype)
+    k_t = np.empty((b * heads, head_dim, t), qkv.dtype)
+    v = np.empty((b * heads, t, head_dim), qkv.dtype)
+    for g in prange(b * heads):
+        i, h = g // heads, g % heads
+        for j in range(t):
+            for d in range(head_dim):
+                q[g, j, d] = qkv[i, j, h * head_dim + d]
+                k_t[g, d, j] = qkv[i, j, (heads + h) * head_dim + d]
+                v[g, j, d] = qkv[i, j, (2 * heads + h) * head_dim + d]
+    return q, k_t, v
 
 
 def _av(p: np.ndarray, p_t: FixedType, v: np.ndarray, v_t: FixedType, node: Node,
@@ -127,28 +146,29 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
     """Bit-exact attention on a batch: inputs[0] is qkv (B, T, 3D); returns (B, T, D)."""
     heads, hd = node.attrs["num_heads"], node.attrs["head_dim"]
     a_t = fmts[0]
-    q, k, v = _split_heads(inputs[0], heads, hd)
-    b, _, t, _ = q.shape
+    qkv = inputs[0]
+    b, t, _ = qkv.shape
+    if qkv.dtype == np.int64:
+        q, k_t, v = _head_operands(np.ascontiguousarray(qkv), heads, hd)
+    else:  # object codes (64-bit ap_ufixed): the products below refuse them
+        q, k, v = (p.reshape(b * heads, t, hd) for p in _split_heads(qkv, heads, hd))
+        k_t = k.transpose(0, 2, 1)
     score_t, product_t = node.attrs["score_t"], node.attrs["product_t"]
     softmax = node.attrs["softmax"]
     order = key_order(t, node.attrs["order"], node.attrs["parallel_queries"])
     if node.attrs.get("qk_kernel", "mac") == "binary":
-        scores = _binary_scores(q, k, node, overflow)
+        scores = _binary_scores(q.reshape(b, heads, t, hd),
+                                k_t.transpose(0, 2, 1).reshape(b, heads, t, hd), node, overflow)
     else:
-        g = b * heads
-        scores, n = fixed_matmul(
-            np.ascontiguousarray(q.reshape(g, t, hd)), a_t,
-            np.ascontiguousarray(k.reshape(g, t, hd).transpose(0, 2, 1)), a_t,
-            acc_t=score_t, product_t=product_t, return_overflow=True,
-        )
+        scores, n = fixed_matmul(q, a_t, k_t, a_t, acc_t=score_t, product_t=product_t,
+                                 return_overflow=True)
         overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
         scores = scores.reshape(b, heads, t, t)
     probs = softmax.forward(scores, score_t, order=order, overflow=overflow)
     p_t = softmax.out_t
     if node.attrs.get("av_kernel", "mac") == "log2":
         probs, p_t = log2_probs(probs, p_t, node.attrs["log2_min_exp"])
-    ctx = _av(probs.reshape(b * heads, t, t), p_t,
-              np.ascontiguousarray(v.reshape(b * heads, t, hd)), a_t, node, order, overflow)
+    ctx = _av(probs.reshape(b * heads, t, t), p_t, v, a_t, node, order, overflow)
     ctx = ctx.reshape(b, heads, t, hd).transpose(0, 2, 1, 3).reshape(b, t, heads * hd)
     out, n = node.fmt.cast(ctx, node.attrs["acc_t"], return_overflow=True, copy=False)
     overflow["out"] = overflow.get("out", 0) + int(n)
