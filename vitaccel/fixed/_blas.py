@@ -5,8 +5,8 @@ its dtype in full precision: always for float64, and for float32 unless torch ha
 to trade float32 precision for speed (``torch.set_float32_matmul_precision`` below
 ``"highest"``, or oneDNN's ``fp32_precision`` set to bf16 / TF32), which would make the
 products inexact. Measured on deit-tiny (``benchmarks/bench_paths.py``: one process, runs
-alternated): the w16a16 simulation took 0.88x (0.88 to 1.05 over four runs), and w8a8's
-0.97x, the time it took with the fallback below.
+alternated): the w16a16 simulation took 0.89x (median of six runs, 0.88x to 1.05x), and
+w8a8's 0.97x to 0.99x, the time it took with the fallback below.
 
 The fallback runs on numba's worker threads with one BLAS thread per caller: after every
 multi-threaded call, OpenBLAS's worker threads busy-wait for new work (for up to ``2**28``
