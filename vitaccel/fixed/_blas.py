@@ -97,13 +97,10 @@ def float_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     operands whose partial sums stay below the float's exact range), so the order in which
     the library adds the products cannot change a bit.
     """
-    if a.ndim == 3 and a.shape[0] == 1:
-        return float_matmul(a[0], b[0])[None]
     dtype = np.result_type(a, b)
-    out = np.empty((*a.shape[:-1], b.shape[-1]), dtype)
-    if out.size == 0 or a.shape[-1] == 0:
-        out[...] = 0
-        return out
+    shape = (*a.shape[:-1], b.shape[-1])
+    if 0 in shape or a.shape[-1] == 0:
+        return np.zeros(shape, dtype)
     a = np.ascontiguousarray(a, dtype)
     b = np.ascontiguousarray(b, dtype)
     if torch_is_exact(dtype):
@@ -112,6 +109,9 @@ def float_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # torch only reads them; read-only operands (frozen parameters) are copied
         ta, tb = (torch.from_numpy(v if v.flags.writeable else v.copy()) for v in (a, b))
         return torch.matmul(ta, tb).numpy()
+    if a.ndim == 3 and a.shape[0] == 1:
+        return float_matmul(a[0], b[0])[None]
+    out = np.empty(shape, dtype)
     parallel = out.size * a.shape[-1] >= _SPLIT_MACS and numba.get_num_threads() > 1
     with _controller().limit(limits=1, user_api="blas"):
         if a.ndim == 3:
