@@ -19,16 +19,14 @@ Usage: python benchmarks/bench_paths.py [--batch 8] [--repeats 5] [--model deit-
 
 from __future__ import annotations
 
-import argparse
-import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
-import torch
+from bench_sim import model_and_batch, parse_args, run_in_turn
 
 from vitaccel.fixed import _blas, _fma_floor, _matmul
 from vitaccel.ir._build import build_graph
-from vitaccel.models import build_model
 from vitaccel.sim import simulate
 from vitaccel.units import attention
 
@@ -52,52 +50,28 @@ def toggles() -> list[tuple[str, str, object, str, Callable]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="deit-tiny")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-
-    torch.manual_seed(0)
-    model = build_model(args.model).eval()
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(args.batch, model.cfg.in_chans, *model.cfg.img_size)) / 256.0
-    xt = torch.from_numpy(x).float()
-
-    def run_torch() -> float:
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            model(xt)
-        return time.perf_counter() - t0
-
+    args = parse_args(__doc__, repeats=5)
+    model, x, run_torch = model_and_batch(args.model, args.batch)
     print(f"{args.model}, batch {args.batch}, {args.repeats} turns")
     print(f"{'path':<14} {'precision':<10} {'on/off':>7} {'on/torch':>9} {'off/torch':>10}")
     for label, preset, module, attr, stand_in in toggles():
         graph = build_graph(model, preset, calibration=x)
         original = getattr(module, attr)
+
+        def run(impl, graph=graph, module=module, attr=attr):
+            setattr(module, attr, impl)
+            return simulate(graph, x).outputs
+
         try:
-            outputs = []
-            for value in (True, False):  # compile, and compare the bits
-                setattr(module, attr, original if value else stand_in)
-                outputs.append(simulate(graph, x).outputs)
-            for name in outputs[0]:
-                np.testing.assert_array_equal(outputs[0][name], outputs[1][name])
-            ratios, on_t, off_t = [], [], []
-            for _ in range(args.repeats):
-                times = {}
-                for value in (True, False):
-                    setattr(module, attr, original if value else stand_in)
-                    t0 = time.perf_counter()
-                    simulate(graph, x)
-                    times[value] = time.perf_counter() - t0
-                t_torch = run_torch()
-                ratios.append(times[True] / times[False])
-                on_t.append(times[True] / t_torch)
-                off_t.append(times[False] / t_torch)
+            on, off = run(original), run(stand_in)  # compile, and compare the bits
+            for name in on:
+                np.testing.assert_array_equal(on[name], off[name])
+            on_t, off_t, torch_t = (np.array(t) for t in run_in_turn(
+                [partial(run, original), partial(run, stand_in), run_torch], args.repeats))
         finally:
             setattr(module, attr, original)
-        print(f"{label:<14} {preset:<10} {np.median(ratios):>7.2f} {np.median(on_t):>9.2f} "
-              f"{np.median(off_t):>10.2f}")
+        print(f"{label:<14} {preset:<10} {np.median(on_t / off_t):>7.2f} "
+              f"{np.median(on_t / torch_t):>9.2f} {np.median(off_t / torch_t):>10.2f}")
 
 
 if __name__ == "__main__":

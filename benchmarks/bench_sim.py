@@ -76,18 +76,23 @@ def blas_time(shapes: list[tuple[int, int, int, int]], dtype, repeats: int) -> f
     return best_time(run, repeats)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(doc: str, repeats: int) -> argparse.Namespace:
+    """``--model``, ``--batch`` and ``--repeats`` of a simulation benchmark."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--model", default="deit-tiny")
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    ap.add_argument("--repeats", type=int, default=repeats)
+    return ap.parse_args()
 
+
+def model_and_batch(name: str, batch: int):
+    """The model (random weights, seed 0), a batch of random 8-bit images in [0, 1) and a
+    function running the float PyTorch model on it (run once here, to warm it up)."""
     torch.manual_seed(0)
-    model = build_model(args.model).eval()
+    model = build_model(name).eval()
     cfg = model.cfg
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(args.batch, cfg.in_chans, *cfg.img_size)) / 256.0
+    x = rng.integers(0, 256, size=(batch, cfg.in_chans, *cfg.img_size)) / 256.0
     xt = torch.from_numpy(x).float()
 
     def run_torch() -> None:
@@ -95,6 +100,12 @@ def main() -> None:
             model(xt)
 
     run_torch()
+    return model, x, run_torch
+
+
+def main() -> None:
+    args = parse_args(__doc__, repeats=3)
+    model, x, run_torch = model_and_batch(args.model, args.batch)
     print(f"{args.model}, batch {args.batch}, torch threads {torch.get_num_threads()}")
     print(f"{'precision':<10} {'sim s':>8} {'torch s':>8} {'sim/torch':>10} {'first s':>8} "
           f"{'paired':>7}")
