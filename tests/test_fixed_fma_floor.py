@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, _matmul
 from vitaccel.fixed import _fma_floor as fma
 from vitaccel.fixed._kernels import mm_floor_sum, pick
@@ -83,7 +84,7 @@ def test_generic_numba_target_turns_the_path_off(monkeypatch) -> None:
         act, wgt = FixedType.parse("ap_fixed<32,10>"), FixedType.parse("ap_fixed<16,2>")
         paths = _matmul.legal_paths((-5, 5), (-5, 5), (0, 0), 8, act, wgt, act, act, True)
         assert list(paths) == ["floor64", "wrap", "exact"]
-        with pytest.raises(Exception, match="path 'fma_floor' is not provably exact"):
+        with pytest.raises(UsageError, match="path .fma_floor. is not provably exact"):
             _matmul.fixed_matmul(np.ones((2, 8), np.int64), act, np.ones((8, 3), np.int64),
                                  wgt, acc_t=act, product_t=act, path="fma_floor")
     finally:
