@@ -1,5 +1,7 @@
 """The fused GELU kernels equal the vectorised definitions (``_reference_forward``) bit for
-bit, with the same overflow counts per role, for every table variant, format and input."""
+bit, with the same overflow counts per role, for every table variant, format and input; with
+a final assignment to another format (``then``, the linear engine's output) they equal the
+definition followed by that assignment."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from vitaccel.fixed._kernels import cast_one, cast_params
 from vitaccel.fixed._specialise import SPECIALISE_MIN
 from vitaccel.units import _gelu_kernels
 from vitaccel.units._fused import cast_tuples
-from vitaccel.units._ops import int_codes
+from vitaccel.units._ops import assign, count, int_codes
 from vitaccel.units.gelu import DeltaTableGelu, LutGelu, TanhGelu
 
 F = FixedType.parse
@@ -27,26 +29,29 @@ KERNELS = {"delta_table": _gelu_kernels.delta_table, "lut": _gelu_kernels.lut,
            "tanh": _gelu_kernels.tanh}
 
 
-def assert_fused_equals_reference(g, x: np.ndarray, x_t: FixedType,
-                                  specialised: bool = False) -> bool:
+def assert_fused_equals_reference(g, x: np.ndarray, x_t: FixedType, specialised: bool = False,
+                                  dst: FixedType | None = None) -> bool:
     """Compare the fused kernel (when it applies; its general or its specialised
-    compilation) and ``forward`` with the definition.
+    compilation) and ``forward`` with the definition, and with ``dst`` the kernel with that
+    final assignment and ``_forward_assigned`` with the definition then the assignment.
 
     Returns whether the fused kernel applied.
     """
-    applied, _ = compare(g, x, x_t, specialised)
+    applied, _ = compare(g, x, x_t, specialised, dst)
     return applied
 
 
-def check_and_record(g, x: np.ndarray, x_t: FixedType) -> None:
+def check_and_record(g, x: np.ndarray, x_t: FixedType, dst: FixedType | None) -> None:
     """:func:`compare`, recording the path and the overflowed roles as hypothesis events."""
-    applied, ovf = compare(g, x, x_t, False)
+    applied, ovf = compare(g, x, x_t, False, dst)
     event("fused" if applied else "reference")
     event("overflows: " + ", ".join(sorted(ovf)))
 
 
-def compare(g, x: np.ndarray, x_t: FixedType, specialised: bool) -> tuple[bool, dict[str, int]]:
-    """(whether the fused kernel applied, the definition's overflow counts)."""
+def compare(g, x: np.ndarray, x_t: FixedType, specialised: bool,
+            dst: FixedType | None = None) -> tuple[bool, dict[str, int]]:
+    """(whether the fused kernel applied, the definition's overflow counts, with the final
+    assignment's under "out")."""
     want_ovf: dict[str, int] = {}
     try:
         want = g._reference_forward(int_codes(x, x_t, "x"), x_t, want_ovf)
@@ -61,10 +66,24 @@ def compare(g, x: np.ndarray, x_t: FixedType, specialised: bool) -> tuple[bool, 
         fwd = g.forward(x, x_t, fwd_ovf)
     np.testing.assert_array_equal(fwd, want)
     assert fwd.dtype == np.int64 and fwd.shape == x.shape and fwd_ovf == want_ovf
+    if got is not None:
+        np.testing.assert_array_equal(got, want)
+        assert got_ovf == want_ovf
+    if dst is None:
+        return got is not None, want_ovf
+    want, n = dst.cast(want, g.out_t, return_overflow=True)
+    count(want_ovf, "out", n)
+    with specialising(specialised):
+        then_ovf: dict[str, int] = {}
+        got = KERNELS[g.NAME](g, int_codes(x, x_t, "x"), x_t, then_ovf, (dst, "out"))
+        fwd_ovf = {}
+        fwd = g._forward_assigned(int_codes(x, x_t, "x"), x_t, dst, "out", fwd_ovf)
+    np.testing.assert_array_equal(fwd, want)
+    assert fwd.dtype == want.dtype and fwd.shape == x.shape and fwd_ovf == want_ovf
     if got is None:
         return False, want_ovf
     np.testing.assert_array_equal(got, want)
-    assert got_ovf == want_ovf
+    assert then_ovf == want_ovf
     return True, want_ovf
 
 
@@ -90,6 +109,12 @@ def inputs(draw, x_t: FixedType, edges: list[float]) -> np.ndarray:
 def out_format(short: bool):
     """Output formats, narrow ones (overflowing) included."""
     return fmt(st.integers(1, 40), st.integers(-6, 24), short=short)
+
+
+def then_format(short: bool):
+    """Formats of a final assignment: none, an output format, or one whose codes do not fit
+    int64 (the kernel then declines)."""
+    return st.one_of(st.none(), out_format(short), st.just(FixedType(64, 10, False)))
 
 
 def input_format(draw, max_width: int) -> FixedType:
@@ -118,7 +143,7 @@ def test_delta_table_fused_equals_definition(data) -> None:
               step_log2=step, fraction_bits=fb, t_max=t_max)
     x_t = input_format(data.draw, 62)
     x = data.draw(inputs(x_t, [t_max, -t_max, t_max - 2.0**step, 0.0]))
-    check_and_record(g, x, x_t)
+    check_and_record(g, x, x_t, data.draw(then_format(short)))
 
 
 @settings(max_examples=150, deadline=None)
@@ -133,7 +158,7 @@ def test_lut_fused_equals_definition(data) -> None:
               x_max=x_max)
     x_t = input_format(data.draw, 62)
     x = data.draw(inputs(x_t, [x_min, x_max, x_max - 2.0**step, 0.0]))
-    check_and_record(g, x, x_t)
+    check_and_record(g, x, x_t, data.draw(then_format(short)))
 
 
 @settings(max_examples=150, deadline=None)
@@ -153,7 +178,7 @@ def test_tanh_fused_equals_definition(data) -> None:
               const_frac_bits=data.draw(st.sampled_from([8, 16, 24])))
     x_t = input_format(data.draw, 40)
     x = data.draw(inputs(x_t, [g.poly_clip, -g.poly_clip, 1.0, -1.0, 0.0]))
-    check_and_record(g, x, x_t)
+    check_and_record(g, x, x_t, data.draw(then_format(short)))
 
 
 # ------------------------------------------------------------------------ presets, paths
@@ -175,7 +200,8 @@ def test_preset_formats_take_the_fused_path(name: str, x_t: str) -> None:
     if name == "tanh" and x_t.width > 32:  # x * x needs more than 64 bits: the definition
         assert KERNELS[name](g, x, x_t, {}) is None
     else:  # the Edge-MoE activation format also through its specialised compilation
-        assert assert_fused_equals_reference(g, x, x_t, specialised=x_t.width == 32)
+        for dst in (None, F("ap_fixed<8,2>"), F("ap_fixed<16,4,AP_RND,AP_SAT>")):
+            assert assert_fused_equals_reference(g, x, x_t, x_t.width == 32, dst)
 
 
 def test_specialised_path_on_a_large_input() -> None:
@@ -188,6 +214,11 @@ def test_specialised_path_on_a_large_input() -> None:
     got_ovf: dict[str, int] = {}
     np.testing.assert_array_equal(g.forward(x, x_t, got_ovf), want)
     assert got_ovf == want_ovf
+    dst = F("ap_fixed<8,3,AP_RND,AP_SAT>")  # the linear engine's output assignment
+    want = assign(dst, want, g.out_t, want_ovf, "out")
+    got_ovf = {}
+    np.testing.assert_array_equal(g._forward_assigned(x, x_t, dst, "out", got_ovf), want)
+    assert got_ovf == want_ovf and want_ovf["out"] > 0
 
 
 def test_overflow_counts_per_role() -> None:

@@ -4,6 +4,9 @@ Each host function here returns the variant's output codes and adds its overflow
 exactly as the vectorised ``_reference_forward`` of :mod:`vitaccel.units.gelu` does (the tests
 compare the two), or None when an exact intermediate of that definition would not have int64
 codes; the caller then runs the vectorised definition. Inputs are validated int64 codes.
+With ``then = (dst, role)`` a kernel also assigns its output to ``dst`` in the same pass (as
+the linear engine assigns a fused GELU's output to its own format), counting that
+assignment's overflowed values under ``role``.
 
 Per element, every assignment is :func:`~vitaccel.fixed._assign.assign_one` (the exact
 :func:`~vitaccel.fixed._kernels.cast_one`) of the exact value, every exact add/sub aligns its
@@ -26,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from vitaccel.fixed import FixedType, add_type, mul_type, sub_type
-from vitaccel.fixed._assign import assign_one
+from vitaccel.fixed._assign import assign_one, assign_params
 from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params, span_kernel
 from vitaccel.units._fused import (
     CHUNK,
@@ -42,9 +45,27 @@ from vitaccel.units._scalar import shift_floor_one
 from vitaccel.units.tables import interp_one
 
 if TYPE_CHECKING:
-    from vitaccel.units.gelu import DeltaTableGelu, LutGelu, TanhGelu
+    from vitaccel.units.gelu import DeltaTableGelu, Gelu, LutGelu, TanhGelu
 
 __all__ = ["delta_table", "lut", "tanh"]
+
+
+@njit(cache=True)
+def _then_at(p, i):
+    """The final assignment stored at ``p[i:]`` by :func:`_pack`: (applied?, its params)."""
+    c, _ = cast_at(p, i + 1)
+    return p[i] != 0, c
+
+
+@njit(cache=True, inline="always")
+def _then_one(y, then):
+    """``y`` assigned by the final assignment ``then`` (:func:`_then_at`) when it has one:
+    (code, overflow count)."""
+    apply, c = then
+    if apply:
+        z, o = assign_one(y, c)
+        return z, int(o)
+    return y, 0
 
 
 @njit(cache=True)
@@ -58,18 +79,19 @@ def _delta_params(p):
     c_tab, i = cast_at(p, 5)
     c_relu, i = cast_at(p, i)
     c_diff, i = cast_at(p, i)
-    return _table_params(p), c_tab, c_relu, c_diff, p[i], p[i + 1]
+    return _table_params(p), c_tab, c_relu, c_diff, p[i], p[i + 1], _then_at(p, i + 2)
 
 
 @span_kernel
 def _delta_span(x, values, out, lo, hi, p):
     """DeltaTableGelu on ``x[lo:hi]``. Assignments: ROM read -> table_t, relu -> out_t,
-    relu - d -> out_t; ``sh_*`` align relu and d to the difference's fractional bits.
-    Returns the counts gelu.table, gelu.out."""
-    tp, c_tab, c_relu, c_diff, sh_relu, sh_d = p
+    relu - d -> out_t, then the final assignment; ``sh_*`` align relu and d to the
+    difference's fractional bits. Returns the counts gelu.table, gelu.out, final."""
+    tp, c_tab, c_relu, c_diff, sh_relu, sh_d, then = p
     k, x0, u_max, fb, shift_a = tp
     n_tab = 0
     n_out = 0
+    n_then = 0
     for j in range(lo, hi):
         v = x[j]
         a = abs(v)
@@ -81,15 +103,16 @@ def _delta_span(x, values, out, lo, hi, p):
             n_tab += o_t
             y, o = assign_one((relu << sh_relu) - (d << sh_d), c_diff)
         n_out += o
-        out[j] = y
-    return n_tab, n_out
+        out[j], o = _then_one(y, then)
+        n_then += o
+    return n_tab, n_out, n_then
 
 
 def _delta(consts):
     def delta(x, values, params, out, counts):
         """DeltaTableGelu over the chunks of flat ``x`` (counts per chunk)."""
         for c in prange(counts.shape[0]):
-            counts[c, 0], counts[c, 1] = _delta_span(
+            counts[c, 0], counts[c, 1], counts[c, 2] = _delta_span(
                 x, values, out, c * CHUNK, min((c + 1) * CHUNK, x.size),
                 constants_or(consts, _delta_params, params))
 
@@ -101,18 +124,19 @@ def _lut_params(p):
     c_tab, i = cast_at(p, 5)
     c_x, i = cast_at(p, i)
     c_val, i = cast_at(p, i)
-    return _table_params(p), c_tab, c_x, c_val
+    return _table_params(p), c_tab, c_x, c_val, _then_at(p, i)
 
 
 @span_kernel
 def _lut_span(x, values, out, lo, hi, p):
     """LutGelu on ``x[lo:hi]``. Assignments: ROM read -> table_t, x -> out_t, value ->
-    out_t; below x_min the output is 0 (0 never overflows). Returns the counts gelu.lut,
-    gelu.out."""
-    tp, c_tab, c_x, c_val = p
+    out_t; below x_min the output is 0 (0 never overflows); then the final assignment.
+    Returns the counts gelu.lut, gelu.out, final."""
+    tp, c_tab, c_x, c_val, then = p
     k, x0, u_max, fb, shift_a = tp
     n_tab = 0
     n_out = 0
+    n_then = 0
     for j in range(lo, hi):
         v = x[j]
         pos = shift_floor_one(v, k) - x0
@@ -126,15 +150,16 @@ def _lut_span(x, values, out, lo, hi, p):
             n_tab += o_t
             y, o = assign_one(t, c_val)
             n_out += o
-        out[j] = y
-    return n_tab, n_out
+        out[j], o = _then_one(y, then)
+        n_then += o
+    return n_tab, n_out, n_then
 
 
 def _lut(consts):
     def lut(x, values, params, out, counts):
         """LutGelu over the chunks of flat ``x`` (counts per chunk)."""
         for c in prange(counts.shape[0]):
-            counts[c, 0], counts[c, 1] = _lut_span(
+            counts[c, 0], counts[c, 1], counts[c, 2] = _lut_span(
                 x, values, out, c * CHUNK, min((c + 1) * CHUNK, x.size),
                 constants_or(consts, _lut_params, params))
 
@@ -150,22 +175,23 @@ def _tanh_params(p):
     c_u, i = cast_at(p, i)
     c_tab, i = cast_at(p, i)
     c_out, i = cast_at(p, i)
-    return _table_params(p), q, (c_x2, c_x3, c_v, c_u, c_tab, c_out)
+    return _table_params(p), q, (c_x2, c_x3, c_v, c_u, c_tab, c_out), _then_at(p, i)
 
 
 @span_kernel
 def _tanh_span(x, values, out, lo, hi, p):
     """TanhGelu on ``x[lo:hi]``. ``q``: clip_lo, clip_hi, c1, c2, then the alignment shifts
     of xc and c2*x3 (v's sum) and of 1 and th (1 + th). Assignments: x2, x3, v, u -> poly_t,
-    ROM read -> table_t, x * (1 + th) * 0.5 -> out_t. Returns the counts gelu.poly,
-    gelu.table, gelu.out."""
-    tp, q, casts = p
+    ROM read -> table_t, x * (1 + th) * 0.5 -> out_t, then the final assignment. Returns
+    the counts gelu.poly, gelu.table, gelu.out, final."""
+    tp, q, casts, then = p
     k, x0, u_max, fb, shift_a = tp
     clip_lo, clip_hi, c1, c2, sh_xc, sh_c2x3, sh_one, sh_th = q
     c_x2, c_x3, c_v, c_u, c_tab, c_out = casts
     n_poly = 0
     n_tab = 0
     n_out = 0
+    n_then = 0
     for j in range(lo, hi):
         v = x[j]
         xc = min(max(v, clip_lo), clip_hi)
@@ -179,15 +205,16 @@ def _tanh_span(x, values, out, lo, hi, p):
         th = -mag if u < 0 else mag
         y, o = assign_one(v * ((np.int64(1) << sh_one) + (th << sh_th)), c_out)
         n_out += o
-        out[j] = y
-    return n_poly, n_tab, n_out
+        out[j], o = _then_one(y, then)
+        n_then += o
+    return n_poly, n_tab, n_out, n_then
 
 
 def _tanh(consts):
     def tanh(x, values, params, out, counts):
         """TanhGelu over the chunks of flat ``x`` (counts per chunk)."""
         for c in prange(counts.shape[0]):
-            counts[c, 0], counts[c, 1], counts[c, 2] = _tanh_span(
+            counts[c, 0], counts[c, 1], counts[c, 2], counts[c, 3] = _tanh_span(
                 x, values, out, c * CHUNK, min((c + 1) * CHUNK, x.size),
                 constants_or(consts, _tanh_params, params))
 
@@ -199,43 +226,67 @@ _LUT = Fused(_lut, _lut_params)
 _TANH = Fused(_tanh, _tanh_params)
 
 
-def _pack(table_args: tuple, rest: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """``(ROM values, packed parameters)``: the ROM's :meth:`Table.kernel_args` scalars, then
-    ``rest``."""
+_NO_THEN = assign_params(0, 1, FixedType(1, 1))
+
+
+def _then_params(g: Gelu, dst: FixedType | None) -> tuple | None:
+    """The final assignment ``g.out_t -> dst`` (:func:`_then_at`): (0, placeholder) when
+    there is none, None when ``dst`` codes do not fit int64."""
+    if dst is None:
+        return 0, _NO_THEN
+    cp = cast_tuples([(g.out_t, dst)])
+    return None if cp is None else (1, cp[0])
+
+
+def _pack(g: Gelu, table_args: tuple, rest: tuple,
+          dst: FixedType | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(ROM values, packed parameters)``: the ROM's :meth:`Table.kernel_args` scalars,
+    ``rest``, then the final assignment to ``dst`` (None: none); None when that assignment
+    does not fit the kernel."""
+    then = _then_params(g, dst)
+    if then is None:
+        return None
     k, x0, u_max, fb, values, shift_a = table_args
-    return values, flat_params(k, x0, u_max, fb, shift_a, *rest)
+    return values, flat_params(k, x0, u_max, fb, shift_a, *rest, *then)
 
 
 def _run(kernel: Fused, x: np.ndarray, args: tuple[np.ndarray, np.ndarray] | None,
-         roles: tuple[str, ...], overflow: dict[str, int] | None) -> np.ndarray | None:
+         roles: tuple[str, ...], overflow: dict[str, int] | None,
+         then: tuple[FixedType, str] | None) -> np.ndarray | None:
     """Run ``kernel`` on flat ``x`` with ``args`` (:func:`_pack`) and add the counts under
-    ``roles``; None when ``args`` is None (the fused kernel does not apply)."""
+    ``roles`` (and the final assignment's under ``then[1]``); None when ``args`` is None
+    (the fused kernel does not apply)."""
     if args is None:
         return None
     values, params = args
     flat = np.ascontiguousarray(x).ravel()
     out = np.empty_like(flat)
-    counts = np.zeros((-(-flat.size // CHUNK), len(roles)), dtype=np.int64)
+    counts = np.zeros((-(-flat.size // CHUNK), len(roles) + 1), dtype=np.int64)
     kernel.kernel(flat.size, params)(flat, values, params, out, counts)
-    add_counts(overflow, roles, counts)
+    add_counts(overflow, roles, counts[:, :-1])
+    if then is not None:
+        add_counts(overflow, then[1:], counts[:, -1:])
     return out.reshape(x.shape)
 
 
 def delta_table(g: DeltaTableGelu, x: np.ndarray, x_t: FixedType,
-                overflow: dict[str, int] | None) -> np.ndarray | None:
+                overflow: dict[str, int] | None,
+                then: tuple[FixedType, str] | None = None) -> np.ndarray | None:
     """Fused :meth:`DeltaTableGelu._reference_forward` on validated codes ``x`` of ``x_t``.
 
     Returns
     -------
     np.ndarray or None
-        Codes of ``g.out_t`` (shape of ``x``), or None when ``relu - d``, ``|x|`` or a format
-        assigned to would not have int64 codes (or ``|x|`` is too wide for the ROM).
+        Codes of ``g.out_t`` (shape of ``x``; of ``then[0]`` with ``then``), or None when
+        ``relu - d``, ``|x|`` or a format assigned to would not have int64 codes (or ``|x|``
+        is too wide for the ROM).
     """
-    return _run(_DELTA_TABLE, x, _delta_args(g, x_t), ("gelu.table", "gelu.out"), overflow)
+    args = _delta_args(g, x_t, None if then is None else then[0])
+    return _run(_DELTA_TABLE, x, args, ("gelu.table", "gelu.out"), overflow, then)
 
 
 @functools.lru_cache(maxsize=256)
-def _delta_args(g: DeltaTableGelu, x_t: FixedType) -> tuple | None:
+def _delta_args(g: DeltaTableGelu, x_t: FixedType, dst: FixedType | None) -> tuple | None:
     diff_t = exact_format(sub_type, x_t, g.table_t)
     a_t = abs_type(x_t)
     if diff_t is None or a_t.width > 63:
@@ -244,44 +295,46 @@ def _delta_args(g: DeltaTableGelu, x_t: FixedType) -> tuple | None:
     if cp is None:
         return None
     shifts = (diff_t.frac_bits - x_t.frac_bits, diff_t.frac_bits - g.table_t.frac_bits)
-    return _pack(g.table.kernel_args(a_t), (*cp, *shifts))
+    return _pack(g, g.table.kernel_args(a_t), (*cp, *shifts), dst)
 
 
-def lut(g: LutGelu, x: np.ndarray, x_t: FixedType,
-        overflow: dict[str, int] | None) -> np.ndarray | None:
+def lut(g: LutGelu, x: np.ndarray, x_t: FixedType, overflow: dict[str, int] | None,
+        then: tuple[FixedType, str] | None = None) -> np.ndarray | None:
     """Fused :meth:`LutGelu._reference_forward` on validated codes ``x`` of ``x_t``.
 
     Returns
     -------
     np.ndarray or None
-        Codes of ``g.out_t`` (shape of ``x``), or None when a format assigned to would not
-        have int64 codes (every other intermediate is a code of ``x_t`` or the ROM's formats).
+        Codes of ``g.out_t`` (shape of ``x``; of ``then[0]`` with ``then``), or None when a
+        format assigned to would not have int64 codes (every other intermediate is a code of
+        ``x_t`` or the ROM's formats).
     """
-    return _run(_LUT, x, _lut_args(g, x_t), ("gelu.lut", "gelu.out"), overflow)
+    args = _lut_args(g, x_t, None if then is None else then[0])
+    return _run(_LUT, x, args, ("gelu.lut", "gelu.out"), overflow, then)
 
 
 @functools.lru_cache(maxsize=256)
-def _lut_args(g: LutGelu, x_t: FixedType) -> tuple | None:
+def _lut_args(g: LutGelu, x_t: FixedType, dst: FixedType | None) -> tuple | None:
     cp = cast_tuples([(g.table.sum_t, g.table_t), (x_t, g.out_t), (g.table_t, g.out_t)])
-    return None if cp is None else _pack(g.table.kernel_args(x_t), cp)
+    return None if cp is None else _pack(g, g.table.kernel_args(x_t), cp, dst)
 
 
-def tanh(g: TanhGelu, x: np.ndarray, x_t: FixedType,
-         overflow: dict[str, int] | None) -> np.ndarray | None:
+def tanh(g: TanhGelu, x: np.ndarray, x_t: FixedType, overflow: dict[str, int] | None,
+         then: tuple[FixedType, str] | None = None) -> np.ndarray | None:
     """Fused :meth:`TanhGelu._reference_forward` on validated codes ``x`` of ``x_t``.
 
     Returns
     -------
     np.ndarray or None
-        Codes of ``g.out_t`` (shape of ``x``), or None when a product, a sum or a format
-        assigned to would not have int64 codes.
+        Codes of ``g.out_t`` (shape of ``x``; of ``then[0]`` with ``then``), or None when a
+        product, a sum or a format assigned to would not have int64 codes.
     """
-    return _run(_TANH, x, _tanh_args(g, x_t), ("gelu.poly", "gelu.table", "gelu.out"),
-                overflow)
+    args = _tanh_args(g, x_t, None if then is None else then[0])
+    return _run(_TANH, x, args, ("gelu.poly", "gelu.table", "gelu.out"), overflow, then)
 
 
 @functools.lru_cache(maxsize=256)
-def _tanh_args(g: TanhGelu, x_t: FixedType) -> tuple | None:
+def _tanh_args(g: TanhGelu, x_t: FixedType, dst: FixedType | None) -> tuple | None:
     p_t, c_t = g.poly_t, g.const_t
     c2x3_t = exact_format(mul_type, c_t, p_t)
     sum_t = None if c2x3_t is None else exact_format(add_type, x_t, c2x3_t)
@@ -301,4 +354,4 @@ def _tanh_args(g: TanhGelu, x_t: FixedType) -> tuple | None:
     p = (max(-clip, x_t.min_raw), min(clip, x_t.max_raw), g.c1_raw, g.c2_raw,
          sum_t.frac_bits - x_t.frac_bits, sum_t.frac_bits - c2x3_t.frac_bits,
          onep_t.frac_bits - ONE_T.frac_bits, onep_t.frac_bits - th_t.frac_bits)
-    return _pack(g.table.kernel_args(a_t), (p, *cp))
+    return _pack(g, g.table.kernel_args(a_t), (p, *cp), dst)

@@ -26,7 +26,7 @@ import numpy as np
 from vitaccel.fixed import FixedType, fixed_add, fixed_mul, fixed_sub, sub_type
 from vitaccel.units import _gelu_kernels
 from vitaccel.units._fused import HALF_T, ONE_T, abs_type
-from vitaccel.units._ops import assign, int_codes, mul_assign
+from vitaccel.units._ops import assign, count, int_codes, mul_assign
 from vitaccel.units._variant import Variant
 from vitaccel.units.tables import Table, gelu_delta_table, gelu_float, gelu_table, tanh_table
 
@@ -75,6 +75,16 @@ class Gelu(Variant):
                  overflow: dict[str, int] | None) -> np.ndarray:
         raise NotImplementedError
 
+    def _forward_assigned(self, x: np.ndarray, x_t: FixedType, dst: FixedType, role: str,
+                          overflow: dict[str, int] | None) -> np.ndarray:
+        """GELU of validated int64 codes ``x`` of ``x_t`` (the caller's own assignment to
+        ``x_t`` produced them), then assigned to ``dst`` with its overflowed values counted
+        under ``role``: codes of ``dst``. The same bits and counts as :meth:`forward` then
+        that assignment (object codes for a 64-bit unsigned ``dst``)."""
+        out, n = dst.cast(self._forward(x, x_t, overflow), self.out_t, return_overflow=True)
+        count(overflow, role, n)
+        return out
+
 
 @dataclass(frozen=True, eq=False)
 class TableGelu(Gelu):
@@ -106,6 +116,23 @@ class TableGelu(Gelu):
             return self.fraction_bits
         return max(1, self.table_t.frac_bits + self.step_log2)
 
+    def _forward(self, x, x_t, overflow):
+        y = self._fused(x, x_t, overflow, None)
+        return self._reference_forward(x, x_t, overflow) if y is None else y
+
+    def _forward_assigned(self, x, x_t, dst, role, overflow):
+        y = self._fused(x, x_t, overflow, (dst, role))
+        return super()._forward_assigned(x, x_t, dst, role, overflow) if y is None else y
+
+    def _fused(self, x: np.ndarray, x_t: FixedType, overflow: dict[str, int] | None,
+               then: tuple[FixedType, str] | None) -> np.ndarray | None:
+        """The variant's fused kernel (:mod:`vitaccel.units._gelu_kernels`), or None."""
+        raise NotImplementedError
+
+    def _reference_forward(self, x: np.ndarray, x_t: FixedType,
+                           overflow: dict[str, int] | None) -> np.ndarray:
+        raise NotImplementedError
+
 
 @dataclass(frozen=True, eq=False)
 class DeltaTableGelu(TableGelu):
@@ -131,9 +158,8 @@ class DeltaTableGelu(TableGelu):
             self.table_t, step_log2=self.step_log2, t_max=self.t_max,
             fraction_bits=self.interp_fraction_bits))
 
-    def _forward(self, x, x_t, overflow):
-        y = _gelu_kernels.delta_table(self, x, x_t, overflow)
-        return self._reference_forward(x, x_t, overflow) if y is None else y
+    def _fused(self, x, x_t, overflow, then):
+        return _gelu_kernels.delta_table(self, x, x_t, overflow, then)
 
     def _reference_forward(self, x: np.ndarray, x_t: FixedType,
                            overflow: dict[str, int] | None) -> np.ndarray:
@@ -171,8 +197,8 @@ class LutGelu(TableGelu):
             self.table_t, x_min=self.x_min, x_max=self.x_max, step_log2=self.step_log2,
             fraction_bits=self.interp_fraction_bits))
 
-    def _forward(self, x, x_t, overflow):
-        return _gelu_kernels.lut(self, x, x_t, overflow)
+    def _fused(self, x, x_t, overflow, then):
+        return _gelu_kernels.lut(self, x, x_t, overflow, then)
 
     def _reference_forward(self, x: np.ndarray, x_t: FixedType,
                            overflow: dict[str, int] | None) -> np.ndarray:
@@ -235,9 +261,8 @@ class TanhGelu(TableGelu):
     def _poly(self, a, a_t, b, b_t, overflow):
         return mul_assign(self.poly_t, a, a_t, b, b_t, overflow, "gelu.poly")
 
-    def _forward(self, x, x_t, overflow):
-        y = _gelu_kernels.tanh(self, x, x_t, overflow)
-        return self._reference_forward(x, x_t, overflow) if y is None else y
+    def _fused(self, x, x_t, overflow, then):
+        return _gelu_kernels.tanh(self, x, x_t, overflow, then)
 
     def _reference_forward(self, x: np.ndarray, x_t: FixedType,
                            overflow: dict[str, int] | None) -> np.ndarray:

@@ -26,10 +26,11 @@ from scipy.special import erf
 from vitaccel.fixed import Epilogue, FixedType, fixed_matmul
 from vitaccel.fixed._epilogue import finish_codes
 from vitaccel.ir import Node
-from vitaccel.units._ops import add_assign
+from vitaccel.units._ops import add_assign, int_codes
+from vitaccel.units.gelu import Gelu
 from vitaccel.units.shiftadd import shift_linear
 
-__all__ = ["simulate", "reference", "matmul_rows"]
+__all__ = ["gelu_assigned", "simulate", "reference", "matmul_rows"]
 
 
 def matmul_rows(
@@ -76,11 +77,15 @@ def matmul_rows(
     return acc.reshape(*lead, w.shape[0])
 
 
-def _cast(raw: np.ndarray, src: FixedType, dst: FixedType, overflow: dict[str, int],
-          role: str) -> np.ndarray:
-    out, n = dst.cast(raw, src, return_overflow=True, copy=False)
-    overflow[role] = overflow.get(role, 0) + int(n)
-    return out
+def gelu_assigned(gelu: Gelu, acc: np.ndarray, acc_t: FixedType, dst: FixedType, role: str,
+                  overflow: dict[str, int]) -> np.ndarray:
+    """``dst(gelu(acc))`` on the accumulator codes of a product (in one pass where the
+    variant's kernel takes the assignment); overflowed values of the assignment go under
+    ``role``. The product's own assignment to ``acc_t`` made the codes, so they are not
+    validated again unless they are not int64."""
+    x = acc if acc.dtype == np.int64 and acc_t.width <= 63 else int_codes(acc, acc_t,
+                                                                          "gelu input")
+    return gelu._forward_assigned(x, acc_t, dst, role, overflow)
 
 
 def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
@@ -92,8 +97,8 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
         return matmul_rows(inputs[0], fmts[0], node, overflow,
                            epilogue=Epilogue(node.fmt, overflow, *res))
     y = matmul_rows(inputs[0], fmts[0], node, overflow)
-    y = gelu.forward(y, node.attrs["acc_t"], overflow=overflow)
-    y = _cast(y, gelu.out_t, node.fmt, overflow, "out")
+    y = gelu_assigned(gelu, y, node.attrs["acc_t"], node.fmt, "out", overflow)
+    overflow.setdefault("out", 0)  # reported even when nothing overflowed
     if node.attrs["residual"]:
         y = add_assign(node.fmt, y, node.fmt, inputs[1], fmts[1], overflow, "residual")
     return y

@@ -44,7 +44,7 @@ import numpy as np
 
 from vitaccel.fixed import FixedType, fixed_add, fixed_matmul, fixed_mul
 from vitaccel.ir import Node
-from vitaccel.units.linear import gelu_exact
+from vitaccel.units.linear import gelu_assigned, gelu_exact
 
 __all__ = ["simulate", "reference", "gate_scores", "route", "expert_queues", "image_expert_load",
            "SELECT_RULES"]
@@ -123,8 +123,7 @@ def _expert(x: np.ndarray, x_t: FixedType, node: Node, e: int,
                         product_t=product_t, bias_raw=p["fc1_bias"].raw[e],
                         bias_t=p["fc1_bias"].fmt, return_overflow=True)
     _count(overflow, "accum", n)
-    h = _cast(hidden_t, gelu.forward(a, acc_t, overflow=overflow), gelu.out_t, overflow,
-              "hidden")
+    h = gelu_assigned(gelu, a, acc_t, hidden_t, "hidden", overflow)
     y, n = fixed_matmul(h, hidden_t, p["fc2_weight"].raw[e].T, p["fc2_weight"].fmt,
                         acc_t=acc_t, product_t=product_t, bias_raw=p["fc2_bias"].raw[e],
                         bias_t=p["fc2_bias"].fmt, return_overflow=True)
