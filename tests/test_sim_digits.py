@@ -16,6 +16,7 @@ from vitaccel.ir import PRECISION_PRESETS, Precision
 from vitaccel.ir._build import Numerics, build_graph
 from vitaccel.models._train import pretrained_digits
 from vitaccel.sim import compare, simulate
+from vitaccel.sim._simulate import _last_uses
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,23 @@ def test_batch_size_does_not_change_bits(digits):
     for name in a.tensors:
         np.testing.assert_array_equal(a.tensors[name], b.tensors[name])
     assert a.overflow == b.overflow
+
+
+def test_dead_tensors_are_dropped_after_their_last_reader(digits):
+    model, calib, x, _ = digits
+    graph = build_graph(model, "w8a8", calibration=calib)
+    dead = _last_uses(graph)
+    dropped = [t for names in dead.values() for t in names]
+    assert len(dropped) == len(set(dropped))
+    assert set(dropped) == {t for n in graph for t in n.inputs} - set(graph.outputs)
+    for reader, names in dead.items():
+        for t in names:
+            assert [n.name for n in graph if t in n.inputs][-1] == reader
+    kept = simulate(graph, x[:9], keep=True)
+    lean = simulate(graph, x[:9])
+    for name in graph.outputs:
+        np.testing.assert_array_equal(lean.outputs[name], kept.outputs[name])
+    assert lean.overflow == kept.overflow
 
 
 def test_overflow_is_reported_where_it_happens(digits):

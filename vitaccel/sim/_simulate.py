@@ -100,6 +100,20 @@ def _exit_nodes(graph: Graph) -> list[str]:
     return [n.name for n in graph if n.op == "exit_head"]
 
 
+def _last_uses(graph: Graph) -> dict[str, list[str]]:
+    """Per node, the tensors it is the last node to read (besides the graph's outputs): the
+    simulator drops them once it has run, so a chunk holds only the live tensors."""
+    last: dict[str, str] = {}
+    for node in graph:
+        for name in node.inputs:
+            last[name] = node.name
+    dead: dict[str, list[str]] = {}
+    for name, reader in last.items():
+        if name not in graph.outputs:
+            dead.setdefault(reader, []).append(name)
+    return dead
+
+
 def _expand(a: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     """Rows ``a`` of the images ``rows`` of a chunk of ``n`` images; other rows zero."""
     if len(rows) == n:
@@ -150,6 +164,7 @@ def simulate(graph: Graph, images: Any, *, task: int = 0, keep: bool = False,
     reports: dict[str, dict[str, list[np.ndarray]]] = {}
     taken: list[np.ndarray] = []
     wanted = [n.name for n in graph] if keep else list(graph.outputs)
+    last_use = _last_uses(graph)
     for start in range(0, x.shape[0], batch_size):
         ctx = SimContext(task=task)
         raw, n = graph.input_fmt.quantize(x[start:start + batch_size], return_overflow=True)
@@ -170,6 +185,8 @@ def simulate(graph: Graph, images: Any, *, task: int = 0, keep: bool = False,
             values[node.name] = SIM[node.op](
                 node, [values[i] for i in node.inputs], [fmts[i] for i in node.inputs], ctx
             )
+            for name in last_use.get(node.name, ()):
+                del values[name]
             for per_node in ctx.reports.values():
                 if node.name in per_node:
                     per_node[node.name] = _expand(per_node[node.name], alive, size)
