@@ -164,7 +164,10 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
                                  return_overflow=True)
         overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
         scores = scores.reshape(b, heads, t, t)
-    probs = softmax.forward(scores, score_t, order=order, overflow=overflow)
+    if scores.dtype == np.int64 and score_t.width <= 63 and t:  # the codes assigned above
+        probs = softmax._forward(scores, score_t, order, overflow)
+    else:
+        probs = softmax.forward(scores, score_t, order=order, overflow=overflow)
     p_t = softmax.out_t
     if node.attrs.get("av_kernel", "mac") == "log2":
         probs, p_t = log2_probs(probs, p_t, node.attrs["log2_min_exp"])

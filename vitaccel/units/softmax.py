@@ -190,8 +190,14 @@ class Softmax(Variant):
         overflow: dict[str, int] | None = None,
     ) -> np.ndarray:
         """Probabilities (..., N) in ``out_t``: :meth:`stats` then :meth:`probs`."""
-        m, r = self.stats(scores_raw, scores_t, order, overflow)
-        return self.probs(scores_raw, scores_t, m, r, overflow)
+        return self._forward(_score_codes(scores_raw, scores_t), scores_t, order, overflow)
+
+    def _forward(self, x: np.ndarray, x_t: FixedType, order: np.ndarray | None,
+                 overflow: dict[str, int] | None) -> np.ndarray:
+        """:meth:`forward` on scores already validated as int64 codes (..., N) of ``x_t``,
+        N >= 1 (the attention unit's own assignment to the score format made them)."""
+        m, r = self.stats(x, x_t, order, overflow)
+        return self.probs(x, x_t, m, r, overflow)
 
     @staticmethod
     def reference(x: np.ndarray) -> np.ndarray:
@@ -256,23 +262,14 @@ class RomSoftmax(Softmax):
         e = self._exp(x, scores_t, m, overflow)
         return mul_assign(self.prob_t, e, self.exp_t, r, self.recip_t, overflow, "softmax.prob")
 
-    def forward(
-        self,
-        scores_raw: np.ndarray,
-        scores_t: FixedType,
-        order: np.ndarray | None = None,
-        overflow: dict[str, int] | None = None,
-    ) -> np.ndarray:
-        """Probabilities (..., N) in ``out_t``: :meth:`stats` then :meth:`probs`.
-
-        When every intermediate fits int64 (the variant's :mod:`~vitaccel.units._softmax_kernels`
-        plan), whole rows are computed in one compiled pass with the same bits and the same
-        overflow counts; otherwise by :meth:`stats` and :meth:`probs` themselves.
-        """
-        plan = self._fused_plan(scores_t)
+    def _forward(self, x, x_t, order, overflow):
+        """When every intermediate fits int64 (the variant's
+        :mod:`~vitaccel.units._softmax_kernels` plan), whole rows are computed in one
+        compiled pass with the same bits and the same overflow counts; otherwise by
+        :meth:`stats` and :meth:`probs` themselves."""
+        plan = self._fused_plan(x_t)
         if plan is None:
-            return super().forward(scores_raw, scores_t, order, overflow)
-        x = _score_codes(scores_raw, scores_t)
+            return super()._forward(x, x_t, order, overflow)
         rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
         return run(plan, rows, _order_rows(order, x.shape), overflow).reshape(x.shape)
 
