@@ -1,6 +1,7 @@
 """The fused LayerNorm kernel equals the vectorised definition (``_reference_forward``) bit for
 bit, with the same overflow counts per role, for both fixed-point variants, every format, row
-shape and input (constant rows, variances above 1, D = 1, large D)."""
+shape and input (constant rows, variances above 1, D = 1, large D); with a final assignment
+to another format (the node's output) it equals the definition followed by that assignment."""
 
 from __future__ import annotations
 
@@ -35,11 +36,14 @@ W16 = {
 }
 
 
-def compare(ln, x, x_t, g, g_t, b, b_t, specialised: bool) -> tuple[bool, dict[str, int]]:
+def compare(ln, x, x_t, g, g_t, b, b_t, specialised: bool,
+            dst: FixedType | None = None) -> tuple[bool, dict[str, int]]:
     """Compare the fused kernel (when it applies; its general or its specialised
-    compilation) and ``forward`` with the definition.
+    compilation) and ``forward`` with the definition; with ``dst`` also the kernel with that
+    final assignment and ``forward_assigned`` with the definition then the assignment.
 
-    Returns (whether the fused kernel applied, the definition's overflow counts).
+    Returns (whether the fused kernel applied, the definition's overflow counts, with the
+    final assignment's under "out").
     """
     want_ovf: dict[str, int] = {}
     try:
@@ -58,10 +62,26 @@ def compare(ln, x, x_t, g, g_t, b, b_t, specialised: bool) -> tuple[bool, dict[s
         fwd = ln.forward(x, x_t, g, g_t, b, b_t, fwd_ovf)
     np.testing.assert_array_equal(fwd, want)
     assert fwd.dtype == np.int64 and fwd.shape == x.shape and fwd_ovf == want_ovf
+    if got is not None:
+        np.testing.assert_array_equal(got, want)
+        assert got_ovf == want_ovf
+    if dst is None:
+        return got is not None, want_ovf
+    want, n = dst.cast(want, ln.out_t, return_overflow=True)
+    if n:
+        want_ovf["out"] = int(n)
+    with specialising(specialised):
+        then_ovf: dict[str, int] = {}
+        got = None if plan is None else _layernorm_kernels.forward(
+            ln, plan, xv, x_t, gv, g_t, bv, b_t, then_ovf, (dst, "out"))
+        fwd_ovf = {}
+        fwd = ln.forward_assigned(x, x_t, g, g_t, b, b_t, dst, "out", fwd_ovf)
+    np.testing.assert_array_equal(fwd, want)
+    assert fwd.dtype == want.dtype and fwd.shape == x.shape and fwd_ovf == want_ovf
     if got is None:
         return False, want_ovf
     np.testing.assert_array_equal(got, want)
-    assert got_ovf == want_ovf
+    assert then_ovf == want_ovf
     return True, want_ovf
 
 
@@ -138,7 +158,9 @@ def test_fused_forward_equals_definition(data) -> None:
     b_t = data.draw(formats(max_width=20))
     g = np.array(data.draw(st.lists(codes(g_t), min_size=d, max_size=d)), dtype=np.int64)
     b = np.array(data.draw(st.lists(codes(b_t), min_size=d, max_size=d)), dtype=np.int64)
-    applied, ovf = compare(ln, x, x_t, g, g_t, b, b_t, specialised=False)
+    dst = data.draw(st.one_of(st.none(), fmt(st.integers(1, 40), st.integers(-4, 20)),
+                              st.just(FixedType(64, 10, False))))
+    applied, ovf = compare(ln, x, x_t, g, g_t, b, b_t, False, dst)
     event(f"{ln.NAME}: {'fused' if applied else 'reference'}")
     event("overflows: " + ", ".join(sorted(ovf)))
 
@@ -157,8 +179,8 @@ def test_preset_formats_take_the_fused_path(name: str, roles: dict) -> None:
     g = rng.integers(g_t.min_raw, g_t.max_raw, 192, endpoint=True)
     b = rng.integers(b_t.min_raw, b_t.max_raw, 192, endpoint=True)
     assert x.size >= SPECIALISE_MIN  # forward runs the specialised compilation
-    applied, ovf = compare(ln, x, x_t, g, g_t, b, b_t, specialised=True)
-    assert applied and ovf  # the extreme rows overflow
+    applied, ovf = compare(ln, x, x_t, g, g_t, b, b_t, True, F("ap_fixed<8,2>"))
+    assert applied and ovf and ovf["out"] > 0  # the extreme rows overflow
 
 
 NARROW = {  # every rounding and overflow mode off the branch-free short assignment
@@ -184,7 +206,8 @@ def test_general_and_specialised_compilations_agree(name: str) -> None:
                  * 2.0**x_t.frac_bits).clip(x_t.min_raw, x_t.max_raw).astype(np.int64)
     g = rng.integers(g_t.min_raw, g_t.max_raw, 48, endpoint=True)
     b = rng.integers(b_t.min_raw, b_t.max_raw, 48, endpoint=True)
-    runs = [compare(ln, x, x_t, g, g_t, b, b_t, specialised=on) for on in (False, True)]
+    dst = F("ap_fixed<6,1,AP_RND_CONV,AP_SAT_SYM>")
+    runs = [compare(ln, x, x_t, g, g_t, b, b_t, on, dst) for on in (False, True)]
     assert runs[0] == runs[1]  # both equal the definition, with the same counts
     applied, ovf = runs[0]
     assert applied and len(ovf) >= 3

@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from numba import njit
 
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, mul_type
-from vitaccel.fixed._assign import assign_params
+from vitaccel.fixed._assign import assign_one, assign_params
+from vitaccel.fixed._specialise import cast_at
 from vitaccel.units._ops import count
 
 __all__ = [
     "CHUNK", "HALF_T", "ONE_T", "THREE_T", "abs_type", "add_counts", "cast_tuples",
-    "exact_format", "mul_fits",
+    "exact_format", "mul_fits", "then_at", "then_one", "then_params",
 ]
 
 CHUNK = 4096
@@ -83,3 +85,35 @@ def add_counts(overflow: dict[str, int] | None, roles: Sequence[str],
     """Add the column sums of ``counts`` (work items x roles) to ``overflow`` under ``roles``."""
     for role, n in zip(roles, counts.sum(axis=0).tolist(), strict=True):
         count(overflow, role, n)
+
+
+# A kernel's optional final assignment (``then``): its output assigned to the consumer's
+# format in the same pass, packed as (applied?, assignment) after the kernel's parameters.
+_NO_THEN = assign_params(0, 1, FixedType(1, 1))
+
+
+def then_params(out_t: FixedType, dst: FixedType | None) -> tuple | None:
+    """The packed final assignment ``out_t -> dst`` (:func:`then_at`): ``(0, placeholder)``
+    without ``dst``, None when ``dst`` codes do not fit int64."""
+    if dst is None:
+        return 0, _NO_THEN
+    cp = cast_tuples([(out_t, dst)])
+    return None if cp is None else (1, cp[0])
+
+
+@njit(cache=True)
+def then_at(p, i):
+    """The final assignment packed at ``p[i:]`` (:func:`then_params`): (applied?, params)."""
+    c, _ = cast_at(p, i + 1)
+    return p[i] != 0, c
+
+
+@njit(cache=True, inline="always")
+def then_one(y, then):
+    """``y`` assigned by the final assignment ``then`` (:func:`then_at`) when it has one:
+    (code, overflow count)."""
+    apply, c = then
+    if apply:
+        z, o = assign_one(y, c)
+        return z, int(o)
+    return y, 0

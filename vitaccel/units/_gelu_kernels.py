@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from vitaccel.fixed import FixedType, add_type, mul_type, sub_type
-from vitaccel.fixed._assign import assign_one, assign_params
+from vitaccel.fixed._assign import assign_one
 from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params, span_kernel
 from vitaccel.units._fused import (
     CHUNK,
@@ -40,6 +40,9 @@ from vitaccel.units._fused import (
     cast_tuples,
     exact_format,
     mul_fits,
+    then_at,
+    then_one,
+    then_params,
 )
 from vitaccel.units._scalar import shift_floor_one
 from vitaccel.units.tables import interp_one
@@ -48,24 +51,6 @@ if TYPE_CHECKING:
     from vitaccel.units.gelu import DeltaTableGelu, Gelu, LutGelu, TanhGelu
 
 __all__ = ["delta_table", "lut", "tanh"]
-
-
-@njit(cache=True)
-def _then_at(p, i):
-    """The final assignment stored at ``p[i:]`` by :func:`_pack`: (applied?, its params)."""
-    c, _ = cast_at(p, i + 1)
-    return p[i] != 0, c
-
-
-@njit(cache=True, inline="always")
-def _then_one(y, then):
-    """``y`` assigned by the final assignment ``then`` (:func:`_then_at`) when it has one:
-    (code, overflow count)."""
-    apply, c = then
-    if apply:
-        z, o = assign_one(y, c)
-        return z, int(o)
-    return y, 0
 
 
 @njit(cache=True)
@@ -79,7 +64,7 @@ def _delta_params(p):
     c_tab, i = cast_at(p, 5)
     c_relu, i = cast_at(p, i)
     c_diff, i = cast_at(p, i)
-    return _table_params(p), c_tab, c_relu, c_diff, p[i], p[i + 1], _then_at(p, i + 2)
+    return _table_params(p), c_tab, c_relu, c_diff, p[i], p[i + 1], then_at(p, i + 2)
 
 
 @span_kernel
@@ -103,7 +88,7 @@ def _delta_span(x, values, out, lo, hi, p):
             n_tab += o_t
             y, o = assign_one((relu << sh_relu) - (d << sh_d), c_diff)
         n_out += o
-        out[j], o = _then_one(y, then)
+        out[j], o = then_one(y, then)
         n_then += o
     return n_tab, n_out, n_then
 
@@ -124,7 +109,7 @@ def _lut_params(p):
     c_tab, i = cast_at(p, 5)
     c_x, i = cast_at(p, i)
     c_val, i = cast_at(p, i)
-    return _table_params(p), c_tab, c_x, c_val, _then_at(p, i)
+    return _table_params(p), c_tab, c_x, c_val, then_at(p, i)
 
 
 @span_kernel
@@ -150,7 +135,7 @@ def _lut_span(x, values, out, lo, hi, p):
             n_tab += o_t
             y, o = assign_one(t, c_val)
             n_out += o
-        out[j], o = _then_one(y, then)
+        out[j], o = then_one(y, then)
         n_then += o
     return n_tab, n_out, n_then
 
@@ -175,7 +160,7 @@ def _tanh_params(p):
     c_u, i = cast_at(p, i)
     c_tab, i = cast_at(p, i)
     c_out, i = cast_at(p, i)
-    return _table_params(p), q, (c_x2, c_x3, c_v, c_u, c_tab, c_out), _then_at(p, i)
+    return _table_params(p), q, (c_x2, c_x3, c_v, c_u, c_tab, c_out), then_at(p, i)
 
 
 @span_kernel
@@ -205,7 +190,7 @@ def _tanh_span(x, values, out, lo, hi, p):
         th = -mag if u < 0 else mag
         y, o = assign_one(v * ((np.int64(1) << sh_one) + (th << sh_th)), c_out)
         n_out += o
-        out[j], o = _then_one(y, then)
+        out[j], o = then_one(y, then)
         n_then += o
     return n_poly, n_tab, n_out, n_then
 
@@ -226,24 +211,12 @@ _LUT = Fused(_lut, _lut_params)
 _TANH = Fused(_tanh, _tanh_params)
 
 
-_NO_THEN = assign_params(0, 1, FixedType(1, 1))
-
-
-def _then_params(g: Gelu, dst: FixedType | None) -> tuple | None:
-    """The final assignment ``g.out_t -> dst`` (:func:`_then_at`): (0, placeholder) when
-    there is none, None when ``dst`` codes do not fit int64."""
-    if dst is None:
-        return 0, _NO_THEN
-    cp = cast_tuples([(g.out_t, dst)])
-    return None if cp is None else (1, cp[0])
-
-
 def _pack(g: Gelu, table_args: tuple, rest: tuple,
           dst: FixedType | None) -> tuple[np.ndarray, np.ndarray] | None:
     """``(ROM values, packed parameters)``: the ROM's :meth:`Table.kernel_args` scalars,
     ``rest``, then the final assignment to ``dst`` (None: none); None when that assignment
     does not fit the kernel."""
-    then = _then_params(g, dst)
+    then = then_params(g.out_t, dst)
     if then is None:
         return None
     k, x0, u_max, fb, values, shift_a = table_args

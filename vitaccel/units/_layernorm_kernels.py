@@ -34,6 +34,9 @@ from vitaccel.units._fused import (
     cast_tuples,
     exact_format,
     mul_fits,
+    then_at,
+    then_one,
+    then_params,
 )
 from vitaccel.units._ops import _SHIFT_WORD_BITS
 from vitaccel.units._scalar import leading_one_one, shift_floor_one
@@ -179,8 +182,8 @@ def _rsqrt(v, rp, values, rc):
 
 @njit(cache=True)
 def _layernorm_params(p):
-    """``(p, casts, rp, rc)`` of :func:`_layernorm`: 9 integers, 7 assignments, the rsqrt
-    plan's 12 integers and its 5 assignments."""
+    """``(p, casts, rp, rc, then)`` of :func:`_layernorm`: 9 integers, 7 assignments, the
+    rsqrt plan's 12 integers, its 5 assignments and the final assignment."""
     c_mean, i = cast_at(p, 9)
     c_cent, i = cast_at(p, i)
     c_sq, i = cast_at(p, i)
@@ -196,16 +199,18 @@ def _layernorm_params(p):
     c3, i = cast_at(p, i)
     c4, i = cast_at(p, i)
     return ((p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]),
-            (c_mean, c_cent, c_sq, c_var, c_eps, c_norm, c_out), rp, (c0, c1, c2, c3, c4))
+            (c_mean, c_cent, c_sq, c_var, c_eps, c_norm, c_out), rp, (c0, c1, c2, c3, c4),
+            then_at(p, i))
 
 
 def _layernorm(consts):
     def layernorm(x, g, b, values, params, out, counts):
         """LayerNorm per row of ``x`` (R, D). ``p``: mean divider (k, den), variance divider
         (k, den), alignments of x and mean (centering), EPS, alignments of xn*gamma and
-        beta. Counts per row: mean, centered, var, rsqrt_table or sqrt, rsqrt, norm, out."""
+        beta; then the final assignment. Counts per row: mean, centered, var, rsqrt_table or
+        sqrt, rsqrt, norm, out, final."""
         for i in prange(x.shape[0]):
-            p, casts, rp, rc = constants_or(consts, _layernorm_params, params)
+            p, casts, rp, rc, then = constants_or(consts, _layernorm_params, params)
             km, den_m, kv, den_v, sh_x, sh_mean, eps, sh_p, sh_b = p
             c_mean, c_cent, c_sq, c_var, c_eps, c_norm, c_out = casts
             s1 = np.int64(0)
@@ -227,12 +232,14 @@ def _layernorm(consts):
             r, n_first, n_rsqrt = _rsqrt(v, rp, values, rc)
             n_norm = 0
             n_out = 0
+            n_then = 0
             for j in range(x.shape[1]):  # y = out_t(norm_t(xc * r) * gamma + beta)
                 xn, o = assign_one(out[i, j] * r, c_norm)
                 n_norm += o
                 y, o = assign_one(((xn * g[j]) << sh_p) + (b[j] << sh_b), c_out)
                 n_out += o
-                out[i, j] = y
+                out[i, j], o = then_one(y, then)
+                n_then += o
             counts[i, 0] = 1 if o_mean else 0
             counts[i, 1] = n_cent
             counts[i, 2] = n_var + o1 + o2
@@ -240,6 +247,7 @@ def _layernorm(consts):
             counts[i, 4] = n_rsqrt
             counts[i, 5] = n_norm
             counts[i, 6] = n_out
+            counts[i, 7] = n_then
 
     return layernorm
 
@@ -271,10 +279,11 @@ def _divider(num_t: FixedType | None, d: int, dst: FixedType
 
 @functools.lru_cache(maxsize=256)
 def _params(ln: FixedLayerNorm, x_t: FixedType, g_t: FixedType, b_t: FixedType, d: int,
-            rp: tuple[int, ...], rc: tuple[tuple[int, ...], ...]) -> np.ndarray | None:
+            rp: tuple[int, ...], rc: tuple[tuple[int, ...], ...],
+            dst: FixedType | None) -> np.ndarray | None:
     """The packed parameters of :func:`_layernorm` (:func:`_layernorm_params`) for rows of
-    ``d`` codes of ``x_t`` and the rsqrt plan's integers ``rp`` and assignments ``rc``, or
-    None when the fused pass does not apply."""
+    ``d`` codes of ``x_t``, the rsqrt plan's integers ``rp`` and assignments ``rc`` and the
+    final assignment to ``dst`` (None: none), or None when the fused pass does not apply."""
     c_t, var_t, r_t = ln.centered_t, ln.var_t, ln.rsqrt_t
     mean_div = _divider(_acc_type(x_t, d), d, ln.mean_t)
     var_div = _divider(_acc_type(var_t, d), d, var_t)
@@ -288,17 +297,18 @@ def _params(ln: FixedLayerNorm, x_t: FixedType, g_t: FixedType, b_t: FixedType, 
         return None
     cp = cast_tuples([mean_div[2], (cent_t, c_t), (mul_type(c_t, c_t), var_t), var_div[2],
                       (eps_t, var_t), (mul_type(c_t, r_t), ln.norm_t), (out_sum_t, ln.out_t)])
-    if cp is None:
+    then = then_params(ln.out_t, dst)
+    if cp is None or then is None:
         return None
     p = (mean_div[0], mean_div[1], var_div[0], var_div[1],
          cent_t.frac_bits - x_t.frac_bits, cent_t.frac_bits - ln.mean_t.frac_bits, ln.eps_raw,
          out_sum_t.frac_bits - prod_t.frac_bits, out_sum_t.frac_bits - b_t.frac_bits)
-    return flat_params(p, cp, rp, rc)
+    return flat_params(p, cp, rp, rc, then)
 
 
 def forward(ln: FixedLayerNorm, plan: RsqrtPlan, x: np.ndarray, x_t: FixedType, g: np.ndarray,
-            g_t: FixedType, b: np.ndarray, b_t: FixedType,
-            overflow: dict[str, int] | None) -> np.ndarray | None:
+            g_t: FixedType, b: np.ndarray, b_t: FixedType, overflow: dict[str, int] | None,
+            then: tuple[FixedType, str] | None = None) -> np.ndarray | None:
     """Fused :meth:`FixedLayerNorm._reference_forward` on validated codes.
 
     Parameters
@@ -311,21 +321,28 @@ def forward(ln: FixedLayerNorm, plan: RsqrtPlan, x: np.ndarray, x_t: FixedType, 
         int64 codes of x (..., D) in ``x_t`` and of gamma, beta (D,) in ``g_t``, ``b_t``.
     overflow : dict, optional
         Overflow counter (per role).
+    then : (FixedType, str), optional
+        ``(dst, role)``: the output is also assigned to ``dst`` in the same pass (the node's
+        output format), that assignment's overflowed values counted under ``role``.
 
     Returns
     -------
     np.ndarray or None
-        Codes of ``ln.out_t`` (shape of ``x``), or None when the fused pass does not apply.
+        Codes of ``ln.out_t`` (of ``then[0]`` with ``then``; shape of ``x``), or None when
+        the fused pass does not apply.
     """
     d = x.shape[-1]
-    params = _params(ln, x_t, g_t, b_t, d, plan.params, plan.casts)
+    params = _params(ln, x_t, g_t, b_t, d, plan.params, plan.casts,
+                     None if then is None else then[0])
     if params is None:
         return None
     rows = np.ascontiguousarray(x).reshape(-1, d)
     out = np.empty_like(rows)
-    counts = np.zeros((rows.shape[0], 7), dtype=np.int64)
+    counts = np.zeros((rows.shape[0], 8), dtype=np.int64)
     _LAYERNORM.kernel(rows.size, params)(rows, np.ascontiguousarray(g), np.ascontiguousarray(b),
                                          plan.values, params, out, counts)
     add_counts(overflow, ("layernorm.mean", "layernorm.centered", "layernorm.var", plan.role,
-                          "layernorm.rsqrt", "layernorm.norm", "layernorm.out"), counts)
+                          "layernorm.rsqrt", "layernorm.norm", "layernorm.out"), counts[:, :-1])
+    if then is not None:
+        add_counts(overflow, then[1:], counts[:, -1:])
     return out.reshape(x.shape)

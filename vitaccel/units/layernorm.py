@@ -31,6 +31,7 @@ from vitaccel.units._fused import HALF_T, THREE_T
 from vitaccel.units._layernorm_kernels import RsqrtPlan
 from vitaccel.units._ops import (
     assign,
+    count,
     div_assign,
     int_codes,
     leading_one,
@@ -86,6 +87,18 @@ class LayerNorm(Variant):
     ) -> np.ndarray:
         """LayerNorm of codes x (..., D) with gamma, beta (D,); codes of ``out_t``."""
         raise NotImplementedError
+
+    def forward_assigned(self, x_raw: np.ndarray, x_t: FixedType, gamma_raw: np.ndarray,
+                         gamma_t: FixedType, beta_raw: np.ndarray, beta_t: FixedType,
+                         dst: FixedType, role: str,
+                         overflow: dict[str, int] | None = None) -> np.ndarray:
+        """:meth:`forward`, then its output assigned to ``dst`` (overflowed values of that
+        assignment counted under ``role``): codes of ``dst`` (object codes for a 64-bit
+        unsigned ``dst``). Variants with a fused datapath make the assignment in its pass."""
+        y = self.forward(x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t, overflow=overflow)
+        out, n = dst.cast(y, self.out_t, return_overflow=True)
+        count(overflow, role, n)
+        return out
 
     @staticmethod
     def reference(
@@ -160,10 +173,25 @@ class FixedLayerNorm(LayerNorm):
     ) -> np.ndarray:
         """LayerNorm of codes x (..., D) with gamma, beta (D,); codes of ``out_t``."""
         x, g, b = checked_inputs(x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t)
-        plan = self._rsqrt_plan()
-        y = None if plan is None else _layernorm_kernels.forward(
-            self, plan, x, x_t, g, gamma_t, b, beta_t, overflow)
+        y = self._fused(x, x_t, g, gamma_t, b, beta_t, overflow, None)
         return self._reference_forward(x, x_t, g, gamma_t, b, beta_t, overflow) if y is None else y
+
+    def forward_assigned(self, x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t, dst, role,
+                         overflow=None):
+        x, g, b = checked_inputs(x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t)
+        y = self._fused(x, x_t, g, gamma_t, b, beta_t, overflow, (dst, role))
+        if y is None:
+            return super().forward_assigned(x, x_t, g, gamma_t, b, beta_t, dst, role, overflow)
+        return y
+
+    def _fused(self, x: np.ndarray, x_t: FixedType, g: np.ndarray, gamma_t: FixedType,
+               b: np.ndarray, beta_t: FixedType, overflow: dict[str, int] | None,
+               then: tuple[FixedType, str] | None) -> np.ndarray | None:
+        """The fused pass (:mod:`vitaccel.units._layernorm_kernels`) on validated codes, or
+        None where it does not apply."""
+        plan = self._rsqrt_plan()
+        return None if plan is None else _layernorm_kernels.forward(
+            self, plan, x, x_t, g, gamma_t, b, beta_t, overflow, then)
 
     def _reference_forward(self, x: np.ndarray, x_t: FixedType, g: np.ndarray,
                            gamma_t: FixedType, b: np.ndarray, beta_t: FixedType,
