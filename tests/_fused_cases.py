@@ -1,11 +1,13 @@
 """Pieces shared by the fused-kernel property tests (softmax, GELU, LayerNorm): format
-strategies and the patching that picks the general or the specialised compilation."""
+strategies, the patching that picks the general or the specialised compilation, and the
+comparison of a unit's results with its definition."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
 from hypothesis import strategies as st
 
@@ -37,3 +39,19 @@ def specialising(on: bool = True) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(specialise, "SPECIALISE_MIN", 0 if on else 1 << 62)
         yield
+
+
+def assert_same_results(want: np.ndarray, want_ovf: dict[str, int],
+                        forward: tuple[np.ndarray, dict[str, int]],
+                        kernel: tuple[np.ndarray | None, dict[str, int]]) -> bool:
+    """The unit's public result ``forward`` (codes, overflow counts) equals the definition's
+    (same codes, dtype, shape and counts), and so does the fused ``kernel``'s where it
+    applied (codes not None). Returns whether it applied."""
+    fwd, fwd_ovf = forward
+    np.testing.assert_array_equal(fwd, want)
+    assert fwd.dtype == want.dtype and fwd.shape == want.shape and fwd_ovf == want_ovf
+    got, got_ovf = kernel
+    if got is not None:
+        np.testing.assert_array_equal(got, want)
+        assert got_ovf == want_ovf
+    return got is not None

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 from _fixed_oracle import codes, formats
-from _fused_cases import fmt, specialising
+from _fused_cases import assert_same_results, fmt, specialising
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -59,32 +59,24 @@ def compare(g, x: np.ndarray, x_t: FixedType, specialised: bool,
         with pytest.raises(UsageError):
             g.forward(x, x_t, {})
         return False, {}
+    assert want.dtype == np.int64 and want.shape == x.shape
+    codes = int_codes(x, x_t, "x")
     with specialising(specialised):
-        got_ovf: dict[str, int] = {}
-        got = KERNELS[g.NAME](g, int_codes(x, x_t, "x"), x_t, got_ovf)
-        fwd_ovf: dict[str, int] = {}
-        fwd = g.forward(x, x_t, fwd_ovf)
-    np.testing.assert_array_equal(fwd, want)
-    assert fwd.dtype == np.int64 and fwd.shape == x.shape and fwd_ovf == want_ovf
-    if got is not None:
-        np.testing.assert_array_equal(got, want)
-        assert got_ovf == want_ovf
+        kernel: dict[str, int] = {}
+        kernel_out = KERNELS[g.NAME](g, codes, x_t, kernel)
+        public: dict[str, int] = {}
+        applied = assert_same_results(want, want_ovf, (g.forward(x, x_t, public), public),
+                                      (kernel_out, kernel))
     if dst is None:
-        return got is not None, want_ovf
+        return applied, want_ovf
     want, n = dst.cast(want, g.out_t, return_overflow=True)
     count(want_ovf, "out", n)
     with specialising(specialised):
-        then_ovf: dict[str, int] = {}
-        got = KERNELS[g.NAME](g, int_codes(x, x_t, "x"), x_t, then_ovf, (dst, "out"))
-        fwd_ovf = {}
-        fwd = g._forward_assigned(int_codes(x, x_t, "x"), x_t, dst, "out", fwd_ovf)
-    np.testing.assert_array_equal(fwd, want)
-    assert fwd.dtype == want.dtype and fwd.shape == x.shape and fwd_ovf == want_ovf
-    if got is None:
-        return False, want_ovf
-    np.testing.assert_array_equal(got, want)
-    assert then_ovf == want_ovf
-    return True, want_ovf
+        kernel = {}
+        kernel_out = KERNELS[g.NAME](g, codes, x_t, kernel, (dst, "out"))
+        public = {}
+        fwd = g._forward_assigned(codes, x_t, dst, "out", public)
+        return assert_same_results(want, want_ovf, (fwd, public), (kernel_out, kernel)), want_ovf
 
 
 # ------------------------------------------------------------------------ strategies
