@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from vitaccel.cli import main
 from vitaccel.data import load_digits_split
+from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType
 from vitaccel.fixed import _fma_floor as fma_floor
 from vitaccel.fixed import _matmul as matmul
 from vitaccel.ir import PRECISION_PRESETS, Precision
 from vitaccel.ir._build import Numerics, build_graph
+from vitaccel.models import build_model
 from vitaccel.models._train import pretrained_digits
 from vitaccel.sim import compare, simulate
-from vitaccel.sim._simulate import _last_uses
+from vitaccel.sim._simulate import CHUNK_BYTES, _last_uses, images_per_chunk
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +69,28 @@ def test_dead_tensors_are_dropped_after_their_last_reader(digits):
     for name in graph.outputs:
         np.testing.assert_array_equal(lean.outputs[name], kept.outputs[name])
     assert lean.overflow == kept.overflow
+
+
+def test_default_chunk_keeps_the_largest_tensor_within_the_budget(digits):
+    model, calib, x, _ = digits
+    graph = build_graph(model, "w8a8", calibration=calib)
+    assert images_per_chunk(graph) == 64  # a small model: the cap
+    deit = build_graph(build_model("deit-tiny"), "edge-moe")
+    largest = 197 * 768 * 8  # the fc1 output of one image, int64
+    assert images_per_chunk(deit) == CHUNK_BYTES // largest == 13
+    a = simulate(graph, x[:70], keep=True)  # two chunks
+    b = simulate(graph, x[:70], batch_size=7, keep=True)
+    for name in a.tensors:
+        np.testing.assert_array_equal(a.tensors[name], b.tensors[name])
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "8"])
+def test_batch_size_must_be_a_positive_count(digits, bad):
+    model, calib, x, _ = digits
+    graph = build_graph(model, "w8a8", calibration=calib)
+    with pytest.raises(UsageError, match=re.escape(
+            f"batch_size: expected a positive number of images, got {bad!r}")):
+        simulate(graph, x[:2], batch_size=bad)
 
 
 def test_overflow_is_reported_where_it_happens(digits):

@@ -137,7 +137,7 @@ class Report:
 
 
 def compare(graph: Graph, images: Any, labels: Any = None, *, task: int = 0,
-            batch_size: int = 64, result: SimResult | None = None) -> Report:
+            batch_size: int | None = None, result: SimResult | None = None) -> Report:
     """Simulate (or reuse ``result`` kept with ``keep=True, early_exit=False``) and compare
     every layer with the float run; accuracy is that of the final head.
 

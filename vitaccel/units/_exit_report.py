@@ -191,7 +191,7 @@ def exit_summary(result: Any, labels: Any) -> ExitSummary:
 
 
 def exit_sweep(graph: Graph, images: Any, labels: Any, thresholds: Sequence[float], *,
-               task: int = 0, batch_size: int = 64) -> list[ExitSummary]:
+               task: int = 0, batch_size: int | None = None) -> list[ExitSummary]:
     """Accuracy and saved work for each threshold, from ONE simulation of every exit head.
 
     Bit-identical to simulating ``with_threshold(graph, t)`` for each ``t`` (see
