@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from _fixed_oracle import codes, formats, value_of
@@ -18,6 +20,7 @@ from vitaccel.fixed import (
     mul_type,
     sub_type,
 )
+from vitaccel.fixed._format import MAX_WIDTH
 
 
 def _extra(a: FixedType, b: FixedType) -> tuple[int, int]:
@@ -30,23 +33,37 @@ def test_results_are_exact_in_the_header_result_formats(data, a: FixedType, b: F
     ea, eb = _extra(a, b)
     i_plus = max(a.int_bits + ea, b.int_bits + eb) + 1
     f_plus = max(a.frac_bits, b.frac_bits)
-    assert add_type(a, b) == FixedType(i_plus + f_plus, i_plus, a.signed or b.signed)
-    assert sub_type(a, b) == FixedType(i_plus + f_plus, i_plus, True)
+    ops = [(lambda x, y: x * y, fixed_mul)]
+    if i_plus + f_plus > MAX_WIDTH:  # far-apart binary points: the exact sum is too wide
+        for rule, name in ((add_type, "add_type"), (sub_type, "sub_type")):
+            with pytest.raises(UsageError, match=rf"^{name}\(.* is wider than {MAX_WIDTH} bits"):
+                rule(a, b)
+    else:
+        assert add_type(a, b) == FixedType(i_plus + f_plus, i_plus, a.signed or b.signed)
+        assert sub_type(a, b) == FixedType(i_plus + f_plus, i_plus, True)
+        ops += [(lambda x, y: x + y, fixed_add), (lambda x, y: x - y, fixed_sub)]
     assert mul_type(a, b) == FixedType(
         a.width + b.width, a.int_bits + b.int_bits, a.signed or b.signed
     )
     ra = data.draw(st.lists(codes(a), min_size=1, max_size=12))
     rb = data.draw(st.lists(codes(b), min_size=len(ra), max_size=len(ra)))
-    for op, fn in (
-        (lambda x, y: x + y, fixed_add),
-        (lambda x, y: x - y, fixed_sub),
-        (lambda x, y: x * y, fixed_mul),
-    ):
+    for op, fn in ops:
         raw, rt = fn(np.array(ra), a, np.array(rb), b)
         assert raw.dtype == (np.int64 if rt.fits_int64 else object)
         for x, y, r in zip(ra, rb, raw.tolist(), strict=True):
             assert rt.min_raw <= r <= rt.max_raw
             assert value_of(r, rt) == op(value_of(x, a), value_of(y, b))
+
+
+def test_sums_of_far_apart_binary_points_are_refused() -> None:
+    a, b = FixedType.parse("ap_ufixed<23,-6>"), FixedType.parse("ap_ufixed<29,35>")
+    with pytest.raises(UsageError, match=re.escape(
+            "add_type(ap_ufixed<23,-6>, ap_ufixed<29,35>): the exact result ap_ufixed<65,36> "
+            "is wider than 64 bits; cast an operand to a narrower format first")):
+        add_type(a, b)
+    with pytest.raises(UsageError, match=r"^sub_type\(.*ap_fixed<65,36> is wider than 64"):
+        sub_type(a, b)
+    assert str(mul_type(a, b)) == "ap_ufixed<52,29>"
 
 
 def test_mixed_signedness_examples() -> None:
