@@ -226,6 +226,17 @@ def test_code_range_matches_numpy_at_the_int64_extremes(n: int) -> None:
     assert code_range(a[::-1].reshape(1, n)) == (a.min(), a.max())
 
 
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (1576, 2), (4728, 6)])
+def test_column_sums_match_numpy(shape: tuple[int, int]) -> None:
+    """The overflow-count totals of the fused kernels (work items x roles)."""
+    from vitaccel.fixed._kernels import column_sums
+
+    a = np.random.default_rng(shape[0]).integers(0, 1 << 40, shape)
+    got = column_sums(a)
+    assert got == a.sum(axis=0).tolist() and all(type(v) is int for v in got)
+    assert column_sums(a[:, ::-1]) == a[:, ::-1].sum(axis=0).tolist()  # a strided view
+
+
 @pytest.mark.parametrize("fmt_text", [
     "ap_ufixed<8,0>", "ap_fixed<16,2,AP_RND_CONV,AP_SAT_SYM>", "ap_fixed<10,-3,AP_RND_MIN_INF>",
     "ap_fixed<12,4,AP_RND_INF,AP_WRAP_SM,2>", "ap_fixed<60,500,AP_RND_ZERO,AP_WRAP,3>",

@@ -26,6 +26,7 @@ from vitaccel.fixed._arith import add_type, fixed_add
 from vitaccel.fixed._assign import assign_one, assign_params
 from vitaccel.fixed._cast import as_raw, cast_raw, is_identity
 from vitaccel.fixed._format import FixedType
+from vitaccel.fixed._kernels import column_sums
 from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
 
 __all__ = ["Epilogue", "finish_codes"]
@@ -133,7 +134,7 @@ def _run(total, finish, acc0, shift, acc_t, c_out, res, s_y, s_r, c_res):
     counts = np.zeros((rows, 2), np.int64)
     params = _packed(finish, shift, acc_t, c_out, s_y, s_r, c_res, parts)
     _FINISH.kernel(rows * n_cols, params)(total, acc0, res, params, out, counts)
-    n_out, n_res = counts.sum(axis=0).tolist()
+    n_out, n_res = column_sums(counts)
     return out, n_out, n_res
 
 

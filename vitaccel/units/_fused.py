@@ -16,6 +16,7 @@ from numba import njit
 from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, mul_type
 from vitaccel.fixed._assign import assign_one, assign_params
+from vitaccel.fixed._kernels import column_sums
 from vitaccel.fixed._specialise import cast_at
 from vitaccel.units._ops import count
 
@@ -83,7 +84,7 @@ def cast_tuples(pairs: Sequence[tuple[FixedType, FixedType]]) -> tuple[tuple[int
 def add_counts(overflow: dict[str, int] | None, roles: Sequence[str],
                counts: np.ndarray) -> None:
     """Add the column sums of ``counts`` (work items x roles) to ``overflow`` under ``roles``."""
-    for role, n in zip(roles, counts.sum(axis=0).tolist(), strict=True):
+    for role, n in zip(roles, column_sums(counts), strict=True):
         count(overflow, role, n)
 
 

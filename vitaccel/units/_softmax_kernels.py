@@ -28,7 +28,7 @@ from vitaccel.errors import UsageError
 from vitaccel.fixed import FixedType, sub_type
 from vitaccel.fixed._assign import assign_one, assign_params
 from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params, span_kernel
-from vitaccel.units._ops import count
+from vitaccel.units._fused import add_counts
 from vitaccel.units._running import (
     sum_params,
     sum_params_at,
@@ -79,8 +79,7 @@ def run(plan: Plan, rows: np.ndarray, order: np.ndarray,
         Codes of the variant's ``prob_t``, in the original key order.
     """
     out, counts = plan.kernel.kernel(rows.size, plan.args[-1])(rows, order, *plan.args)
-    for role, n in zip(ROLES, counts.sum(axis=0).tolist(), strict=True):
-        count(overflow, role, n)
+    add_counts(overflow, ROLES, counts)
     return out
 
 
