@@ -15,8 +15,8 @@ The kernel is an 8-row x 24-column register tile (24 accumulators in zmm registe
 in LLVM IR (:func:`_tile`), run in parallel over the row blocks of a stacked product. Each
 row block of x is packed k-major as float64 once (so a code is broadcast by a load, not by
 a shuffle on the FMA port), and w is read as a float64 copy of ``w * 2**-s`` padded to
-whole tiles. It needs AVX-512F on the host and numba compiling for
-the host (:func:`available`); elsewhere the ``floor64`` int64 kernel does the same sums.
+whole tiles. It needs AVX-512F on the host and numba compiling for the host
+(:func:`available`); elsewhere the ``floor64`` int64 kernel does the same sums.
 """
 
 from __future__ import annotations

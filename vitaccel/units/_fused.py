@@ -22,7 +22,7 @@ from vitaccel.units._ops import count
 
 __all__ = [
     "CHUNK", "HALF_T", "ONE_T", "THREE_T", "abs_type", "add_counts", "cast_tuples",
-    "exact_format", "mul_fits", "then_at", "then_one", "then_params",
+    "exact_format", "mul_fits", "then_at", "then_counts", "then_one", "then_params",
 ]
 
 CHUNK = 4096
@@ -100,6 +100,15 @@ def then_params(out_t: FixedType, dst: FixedType | None) -> tuple | None:
         return 0, _NO_THEN
     cp = cast_tuples([(out_t, dst)])
     return None if cp is None else (1, cp[0])
+
+
+def then_counts(overflow: dict[str, int] | None, roles: Sequence[str], counts: np.ndarray,
+                then: tuple[FixedType, str] | None) -> None:
+    """:func:`add_counts` for a kernel whose last column counts its final assignment: the
+    columns of ``roles``, and with ``then = (dst, role)`` the last column under ``role``."""
+    add_counts(overflow, roles, counts[:, :len(roles)])
+    if then is not None:
+        add_counts(overflow, then[1:], counts[:, -1:])
 
 
 @njit(cache=True)

@@ -36,11 +36,11 @@ from vitaccel.units._fused import (
     HALF_T,
     ONE_T,
     abs_type,
-    add_counts,
     cast_tuples,
     exact_format,
     mul_fits,
     then_at,
+    then_counts,
     then_one,
     then_params,
 )
@@ -93,6 +93,9 @@ def _delta_span(x, values, out, lo, hi, p):
     return n_tab, n_out, n_then
 
 
+# Each kernel names its span loop as a global: a span passed into one shared factory would sit
+# in the closure, and numba's cache key pickles closure values, a dispatcher with a
+# per-process id, so every process would compile the kernels again.
 def _delta(consts):
     def delta(x, values, params, out, counts):
         """DeltaTableGelu over the chunks of flat ``x`` (counts per chunk)."""
@@ -236,9 +239,7 @@ def _run(kernel: Fused, x: np.ndarray, args: tuple[np.ndarray, np.ndarray] | Non
     out = np.empty_like(flat)
     counts = np.zeros((-(-flat.size // CHUNK), len(roles) + 1), dtype=np.int64)
     kernel.kernel(flat.size, params)(flat, values, params, out, counts)
-    add_counts(overflow, roles, counts[:, :-1])
-    if then is not None:
-        add_counts(overflow, then[1:], counts[:, -1:])
+    then_counts(overflow, roles, counts, then)
     return out.reshape(x.shape)
 
 

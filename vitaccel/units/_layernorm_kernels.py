@@ -30,11 +30,11 @@ from vitaccel.fixed._specialise import Fused, cast_at, constants_or, flat_params
 from vitaccel.units._fused import (
     HALF_T,
     THREE_T,
-    add_counts,
     cast_tuples,
     exact_format,
     mul_fits,
     then_at,
+    then_counts,
     then_one,
     then_params,
 )
@@ -341,8 +341,6 @@ def forward(ln: FixedLayerNorm, plan: RsqrtPlan, x: np.ndarray, x_t: FixedType, 
     counts = np.zeros((rows.shape[0], 8), dtype=np.int64)
     _LAYERNORM.kernel(rows.size, params)(rows, np.ascontiguousarray(g), np.ascontiguousarray(b),
                                          plan.values, params, out, counts)
-    add_counts(overflow, ("layernorm.mean", "layernorm.centered", "layernorm.var", plan.role,
-                          "layernorm.rsqrt", "layernorm.norm", "layernorm.out"), counts[:, :-1])
-    if then is not None:
-        add_counts(overflow, then[1:], counts[:, -1:])
+    then_counts(overflow, ("layernorm.mean", "layernorm.centered", "layernorm.var", plan.role,
+                           "layernorm.rsqrt", "layernorm.norm", "layernorm.out"), counts, then)
     return out.reshape(x.shape)

@@ -15,11 +15,13 @@ from vitaccel.fixed._kernels import cast_params, code_range, pick
 __all__ = [
     "add_assign",
     "assign",
+    "cast_counted",
     "count",
     "div_assign",
     "int_codes",
     "leading_one",
     "mul_assign",
+    "produced_codes",
     "scale_pow2",
     "shift_floor",
 ]
@@ -34,6 +36,15 @@ def count(overflow: dict[str, int] | None, role: str, n: int) -> None:
         overflow[role] = overflow.get(role, 0) + int(n)
 
 
+def cast_counted(dst: FixedType, raw: np.ndarray, src: FixedType,
+                 overflow: dict[str, int] | None, role: str) -> np.ndarray:
+    """``dst x = (src) raw``, counting overflowed values under ``role``: the codes as
+    :meth:`FixedType.cast` returns them (object codes for a 64-bit unsigned ``dst``)."""
+    out, n = dst.cast(np.asarray(raw), src, return_overflow=True)
+    count(overflow, role, n)
+    return out
+
+
 def assign(
     dst: FixedType,
     raw: np.ndarray,
@@ -42,9 +53,7 @@ def assign(
     role: str,
 ) -> np.ndarray:
     """``dst x = (src) raw``: ap_fixed assignment, counting overflowed values under ``role``."""
-    out, n = dst.cast(np.asarray(raw), src, return_overflow=True)
-    count(overflow, role, n)
-    return np.asarray(out, dtype=np.int64)
+    return np.asarray(cast_counted(dst, raw, src, overflow, role), dtype=np.int64)
 
 
 def add_assign(
@@ -158,6 +167,15 @@ def int_codes(raw: object, fmt: FixedType, name: str) -> np.ndarray:
             f"got values in [{lo}, {hi}]"
         )
     return a
+
+
+def produced_codes(raw: np.ndarray, fmt: FixedType, name: str) -> np.ndarray:
+    """Codes that a unit's own assignment to ``fmt`` has just made, as :func:`int_codes`
+    returns them: int64 codes of a format of at most 63 bits pass as they are (they are in
+    range by construction), anything else is validated (or refused) by :func:`int_codes`."""
+    if raw.dtype == np.int64 and fmt.width <= 63:
+        return raw
+    return int_codes(raw, fmt, name)
 
 
 def leading_one(v: np.ndarray) -> np.ndarray:

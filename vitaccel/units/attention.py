@@ -34,6 +34,7 @@ from numba import njit, prange
 
 from vitaccel.fixed import FixedType, Overflow, fixed_matmul, mul_type
 from vitaccel.ir import Node
+from vitaccel.units._ops import produced_codes
 from vitaccel.units.shiftadd import LOG2_ZERO, binary_codes, binary_scores, log2_quantize_probs
 
 __all__ = ["key_order", "simulate", "reference", "order_free"]
@@ -164,8 +165,9 @@ def simulate(node: Node, inputs: list[np.ndarray], fmts: list[FixedType],
                                  return_overflow=True)
         overflow["attn.score"] = overflow.get("attn.score", 0) + int(n)
         scores = scores.reshape(b, heads, t, t)
-    if scores.dtype == np.int64 and score_t.width <= 63 and t:  # the codes assigned above
-        probs = softmax._forward(scores, score_t, order, overflow)
+    if t:  # scores of the product above; the public forward refuses zero keys
+        x = produced_codes(scores, score_t, "softmax scores")
+        probs = softmax._forward(x, score_t, order, overflow)
     else:
         probs = softmax.forward(scores, score_t, order=order, overflow=overflow)
     p_t = softmax.out_t

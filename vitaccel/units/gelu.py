@@ -26,7 +26,7 @@ import numpy as np
 from vitaccel.fixed import FixedType, fixed_add, fixed_mul, fixed_sub, sub_type
 from vitaccel.units import _gelu_kernels
 from vitaccel.units._fused import HALF_T, ONE_T, abs_type
-from vitaccel.units._ops import assign, count, int_codes, mul_assign
+from vitaccel.units._ops import assign, cast_counted, int_codes, mul_assign
 from vitaccel.units._variant import Variant
 from vitaccel.units.tables import Table, gelu_delta_table, gelu_float, gelu_table, tanh_table
 
@@ -81,9 +81,7 @@ class Gelu(Variant):
         ``x_t`` produced them), then assigned to ``dst`` with its overflowed values counted
         under ``role``: codes of ``dst``. The same bits and counts as :meth:`forward` then
         that assignment (object codes for a 64-bit unsigned ``dst``)."""
-        out, n = dst.cast(self._forward(x, x_t, overflow), self.out_t, return_overflow=True)
-        count(overflow, role, n)
-        return out
+        return cast_counted(dst, self._forward(x, x_t, overflow), self.out_t, overflow, role)
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,7 +31,7 @@ from vitaccel.units._fused import HALF_T, THREE_T
 from vitaccel.units._layernorm_kernels import RsqrtPlan
 from vitaccel.units._ops import (
     assign,
-    count,
+    cast_counted,
     div_assign,
     int_codes,
     leading_one,
@@ -96,9 +96,7 @@ class LayerNorm(Variant):
         assignment counted under ``role``): codes of ``dst`` (object codes for a 64-bit
         unsigned ``dst``). Variants with a fused datapath make the assignment in its pass."""
         y = self.forward(x_raw, x_t, gamma_raw, gamma_t, beta_raw, beta_t, overflow=overflow)
-        out, n = dst.cast(y, self.out_t, return_overflow=True)
-        count(overflow, role, n)
-        return out
+        return cast_counted(dst, y, self.out_t, overflow, role)
 
     @staticmethod
     def reference(

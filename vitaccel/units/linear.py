@@ -26,7 +26,7 @@ from scipy.special import erf
 from vitaccel.fixed import Epilogue, FixedType, fixed_matmul
 from vitaccel.fixed._epilogue import finish_codes
 from vitaccel.ir import Node
-from vitaccel.units._ops import add_assign, int_codes
+from vitaccel.units._ops import add_assign, produced_codes
 from vitaccel.units.gelu import Gelu
 from vitaccel.units.shiftadd import shift_linear
 
@@ -81,10 +81,8 @@ def gelu_assigned(gelu: Gelu, acc: np.ndarray, acc_t: FixedType, dst: FixedType,
                   overflow: dict[str, int]) -> np.ndarray:
     """``dst(gelu(acc))`` on the accumulator codes of a product (in one pass where the
     variant's kernel takes the assignment); overflowed values of the assignment go under
-    ``role``. The product's own assignment to ``acc_t`` made the codes, so they are not
-    validated again unless they are not int64."""
-    x = acc if acc.dtype == np.int64 and acc_t.width <= 63 else int_codes(acc, acc_t,
-                                                                          "gelu input")
+    ``role``."""
+    x = produced_codes(acc, acc_t, "gelu input")
     return gelu._forward_assigned(x, acc_t, dst, role, overflow)
 
 
